@@ -1,0 +1,120 @@
+package ledger
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Check verifies the DESIGN invariants over the stored state, like bbolt's
+// Tx.Check does for pages: at most one active hold per listing and the
+// listing points at it; listing status agrees with its hold; a hold that
+// ended has ended exactly once (one end sequence, one reason); the due
+// index holds exactly the active holds; the tree head matches the stored
+// nodes. It costs O(listings + reservations); tests run it after every
+// step, and Options.Strict after every batch.
+func (l *Ledger) Check() error {
+	return l.view(checkTx)
+}
+
+func checkTx(tx *bolt.Tx) error {
+	listings := map[string]*Listing{}
+	err := tx.Bucket(bListings).ForEach(func(k, v []byte) error {
+		var li Listing
+		if err := jsonUnmarshal(v, &li); err != nil {
+			return err
+		}
+		listings[string(k)] = &li
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	activeBy := map[string]uint64{}
+	due := tx.Bucket(bDue)
+	activeCount := 0
+	err = tx.Bucket(bRes).ForEach(func(k, v []byte) error {
+		var r Reservation
+		if err := jsonUnmarshal(v, &r); err != nil {
+			return err
+		}
+		return checkReservation(&r, listings, activeBy, due, &activeCount)
+	})
+	if err != nil {
+		return err
+	}
+	for tok, li := range listings { //det:ok read-only check, nothing stored
+		if err := checkListing(tok, li, activeBy); err != nil {
+			return err
+		}
+	}
+	if n := due.Stats().KeyN; n != activeCount {
+		return fmt.Errorf("%w: due index has %d holds, %d are active", ErrCorrupt, n, activeCount)
+	}
+	return checkHead(tx)
+}
+
+func checkReservation(r *Reservation, listings map[string]*Listing, activeBy map[string]uint64, due *bolt.Bucket, activeCount *int) error {
+	li := listings[r.Listing]
+	if li == nil {
+		return fmt.Errorf("%w: reservation %d names missing listing %s", ErrCorrupt, r.ID, r.Listing)
+	}
+	switch r.Status {
+	case ResActive:
+		if prev, ok := activeBy[r.Listing]; ok {
+			return fmt.Errorf("%w: listing %s has two active holds, %d and %d", ErrCorrupt, r.Listing, prev, r.ID)
+		}
+		activeBy[r.Listing] = r.ID
+		*activeCount++
+		if r.EndedSeq != 0 || r.EndReason != "" {
+			return fmt.Errorf("%w: active reservation %d has an end", ErrCorrupt, r.ID)
+		}
+		if due.Get(dueKey(r.ExpiresMs, r.ID)) == nil {
+			return fmt.Errorf("%w: active reservation %d missing from the due index", ErrCorrupt, r.ID)
+		}
+	case ResReleased, ResExpired, ResConfirmed, ResPlaced:
+		if r.EndedSeq == 0 || r.EndReason == "" || r.EndedSeq <= r.ID {
+			return fmt.Errorf("%w: ended reservation %d (%s) has no single end", ErrCorrupt, r.ID, r.Status)
+		}
+	default:
+		return fmt.Errorf("%w: reservation %d has status %q", ErrCorrupt, r.ID, r.Status)
+	}
+	return nil
+}
+
+func checkListing(tok string, li *Listing, activeBy map[string]uint64) error {
+	id, held := activeBy[tok]
+	switch {
+	case held && (li.Status != StatusReserved || li.HoldID != id):
+		return fmt.Errorf("%w: listing %s is %s (hold %d) but reservation %d is active", ErrCorrupt, tok, li.Status, li.HoldID, id)
+	case !held && li.Status == StatusReserved:
+		return fmt.Errorf("%w: listing %s is reserved with no active hold", ErrCorrupt, tok)
+	case (li.Status == StatusMatched || li.Status == StatusPlaced) && li.HoldID == 0:
+		return fmt.Errorf("%w: listing %s is %s with no reservation", ErrCorrupt, tok, li.Status)
+	}
+	return nil
+}
+
+// checkHead checks that the stored compact range agrees with the stored tree nodes.
+func checkHead(tx *bolt.Tx) error {
+	m := tx.Bucket(bMeta)
+	r, err := loadRange(m)
+	if err != nil {
+		return err
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		return err
+	}
+	fromNodes, err := rootAt(tx.Bucket(bTree), r.End())
+	if err != nil {
+		return err
+	}
+	if string(root) != string(fromNodes) {
+		return fmt.Errorf("%w: tree head disagrees with stored nodes at size %d", ErrCorrupt, r.End())
+	}
+	if n := uint64(tx.Bucket(bEntries).Stats().KeyN); n != r.End() {
+		return fmt.Errorf("%w: %d entries stored, tree size %d", ErrCorrupt, n, r.End())
+	}
+	return nil
+}

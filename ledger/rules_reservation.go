@@ -1,0 +1,291 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Reservation keys: due holds by expiry (for housekeeping), holds by agency
+// (holder and owner), and holds by (holder, child) for the per-child limit.
+func dueKey(expiresMs int64, id uint64) []byte { return append(u64(uint64(expiresMs)), u64(id)...) }
+
+func agencyResKey(agency string, id uint64) []byte {
+	return append([]byte(agency+"\x00"), u64(id)...)
+}
+
+func childResKey(holder, child string, id uint64) []byte {
+	return append([]byte(holder+"\x00"+child+"\x00"), u64(id)...)
+}
+
+// putRes stores a reservation and keeps the due index in step with its status.
+func (a *applier) putRes(r *Reservation) error {
+	due := a.tx.Bucket(bDue)
+	if r.Status == ResActive {
+		if err := due.Put(dueKey(r.ExpiresMs, r.ID), nil); err != nil {
+			return err
+		}
+	} else if err := due.Delete(dueKey(r.ExpiresMs, r.ID)); err != nil {
+		return err
+	}
+	return putJSON(a.tx.Bucket(bRes), u64(r.ID), r)
+}
+
+func (a *applier) reserve(c *cmdCtx, p *ReservePayload) (*Rejection, error) {
+	li, old, err := a.loadListing(c, p.Listing)
+	if err != nil {
+		return nil, err
+	}
+	if li == nil {
+		return reject(CodeNotFound, "no listing %s", p.Listing), nil
+	}
+	if li.Status != StatusAvailable {
+		return holdConflict(li, old), nil
+	}
+	pol, err := a.policy()
+	if err != nil {
+		return nil, err
+	}
+	if rj := checkFit(li, p, pol); rj != nil {
+		return rj, nil
+	}
+	for _, child := range p.ChildTokens {
+		n, err := a.activeHoldsForChild(c, child)
+		if err != nil {
+			return nil, err
+		}
+		if n >= pol.HoldsPerChildMax {
+			return reject(CodeConflict, "child %s already has %d active holds; policy allows %d at once", child, n, pol.HoldsPerChildMax), nil
+		}
+	}
+	days := p.HoldDays
+	if days == 0 {
+		days = pol.HoldDaysDefault
+	}
+	res := &Reservation{
+		ID: c.seq, Listing: li.Token, ListingAgency: li.Agency, Holder: c.cmd.Agency,
+		ChildTokens: slices.Clone(p.ChildTokens), Children: len(p.ChildTokens), Flags: slices.Clone(p.Flags),
+		Status: ResActive, CreatedMs: c.now, ExpiresMs: c.now + int64(days)*dayMs,
+	}
+	if old != nil && old.EndedSeq == c.seq {
+		if err := a.putRes(old); err != nil {
+			return nil, err
+		}
+	}
+	li.Status, li.HoldID = StatusReserved, res.ID
+	return nil, a.storeNewHold(c, li, res)
+}
+
+// holdConflict explains why a listing cannot be reserved now.
+func holdConflict(li *Listing, hold *Reservation) *Rejection {
+	if li.Status == StatusReserved && hold != nil {
+		return &Rejection{Code: CodeConflict, HoldExpiresMs: hold.ExpiresMs,
+			Message: "adopter " + li.Token + " is already held by agency " + hold.Holder + " until " +
+				time.UnixMilli(hold.ExpiresMs).UTC().Format(time.RFC3339)}
+	}
+	return reject(CodeConflict, "adopter %s is %s, not available", li.Token, li.Status)
+}
+
+func checkFit(li *Listing, p *ReservePayload, pol Policy) *Rejection {
+	n := len(p.ChildTokens)
+	switch {
+	case n > li.Attrs.ChildrenMax:
+		return reject(CodeInvalid, "%d children; adopter %s is approved for at most %d", n, li.Token, li.Attrs.ChildrenMax)
+	case n > 1 && !li.Attrs.SiblingGroupOK:
+		return reject(CodeInvalid, "adopter %s is not approved for a sibling group", li.Token)
+	case p.HoldDays > pol.HoldDaysMax:
+		return reject(CodeInvalid, "hold_days: %d exceeds policy hold_days_max %d", p.HoldDays, pol.HoldDaysMax)
+	}
+	return nil
+}
+
+// activeHoldsForChild counts the holder's holds for a child that are active and not past due.
+func (a *applier) activeHoldsForChild(c *cmdCtx, child string) (int, error) {
+	prefix := []byte(c.cmd.Agency + "\x00" + child + "\x00")
+	cur := a.tx.Bucket(bChildRes).Cursor()
+	n := 0
+	for k, _ := cur.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, _ = cur.Next() {
+		r, err := a.reservation(bytesU64(k[len(prefix):]))
+		if err != nil {
+			return 0, err
+		}
+		if r != nil && r.Status == ResActive && c.now < r.ExpiresMs {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (a *applier) storeNewHold(c *cmdCtx, li *Listing, res *Reservation) error {
+	if err := a.putRes(res); err != nil {
+		return err
+	}
+	byAg := a.tx.Bucket(bResByAgency)
+	if err := byAg.Put(agencyResKey(res.Holder, res.ID), []byte("holder")); err != nil {
+		return err
+	}
+	if res.ListingAgency != res.Holder {
+		if err := byAg.Put(agencyResKey(res.ListingAgency, res.ID), []byte("owner")); err != nil {
+			return err
+		}
+	}
+	for _, ch := range res.ChildTokens {
+		if err := a.tx.Bucket(bChildRes).Put(childResKey(res.Holder, ch, res.ID), nil); err != nil {
+			return err
+		}
+	}
+	return a.putListing(c, li)
+}
+
+// holdFor loads a reservation and its listing (with lazy expiry applied).
+func (a *applier) holdFor(c *cmdCtx, id uint64) (*Listing, *Reservation, *Rejection, error) {
+	r, err := a.reservation(id)
+	if err != nil || r == nil {
+		return nil, nil, reject(CodeNotFound, "no reservation %d", id), err
+	}
+	li, hold, err := a.loadListing(c, r.Listing)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if li == nil {
+		return nil, nil, nil, errCorruptf("reservation %d names missing listing %s", id, r.Listing)
+	}
+	if hold != nil && hold.ID == r.ID {
+		r = hold // the lazily expired copy, if it expired
+	}
+	return li, r, nil, nil
+}
+
+// needActive rejects unless the hold is still active at this ledger time.
+func needActive(r *Reservation) *Rejection {
+	if r.Status != ResActive {
+		return reject(CodeConflict, "reservation %d is %s", r.ID, r.Status)
+	}
+	return nil
+}
+
+func (a *applier) extend(c *cmdCtx, p *ReservationPayload) (*Rejection, error) {
+	li, r, rj, err := a.holdFor(c, p.ReservationID)
+	if rj != nil || err != nil {
+		return rj, err
+	}
+	if r.Holder != c.cmd.Agency {
+		return reject(CodeUnauthorised, "only the holding agency %s may extend reservation %d", r.Holder, r.ID), nil
+	}
+	if rj := needActive(r); rj != nil {
+		return rj, nil
+	}
+	pol, err := a.policy()
+	if err != nil {
+		return nil, err
+	}
+	if r.Extensions >= pol.ExtensionsMax {
+		return reject(CodeConflict, "reservation %d has been extended %d times; policy allows %d", r.ID, r.Extensions, pol.ExtensionsMax), nil
+	}
+	if err := a.tx.Bucket(bDue).Delete(dueKey(r.ExpiresMs, r.ID)); err != nil {
+		return nil, err
+	}
+	r.Extensions++
+	r.ExpiresMs += int64(pol.ExtensionDays) * dayMs
+	if err := a.putRes(r); err != nil {
+		return nil, err
+	}
+	return nil, a.putListing(c, li)
+}
+
+func (a *applier) release(c *cmdCtx, p *ReleasePayload) (*Rejection, error) {
+	li, r, rj, err := a.holdFor(c, p.ReservationID)
+	if rj != nil || err != nil {
+		return rj, err
+	}
+	reason := p.Reason
+	switch c.cmd.Agency {
+	case r.Holder:
+		if reason != "" && !slices.Contains(HolderReleaseReasons, reason) {
+			return reject(CodeInvalid, "reason %q is an owner's reason; the holder gives one of %v", reason, HolderReleaseReasons), nil
+		}
+		if reason == "" {
+			reason = "released"
+		}
+	case r.ListingAgency:
+		if !slices.Contains(OwnerReleaseReasons, reason) {
+			return reject(CodeInvalid, "the approving agency must give a reason, one of %v", OwnerReleaseReasons), nil
+		}
+	default:
+		return reject(CodeUnauthorised, "only the holder %s or the approving agency %s may release reservation %d", r.Holder, r.ListingAgency, r.ID), nil
+	}
+	if rj := needActive(r); rj != nil {
+		return rj, nil
+	}
+	endHold(li, r, ResReleased, reason, c.seq)
+	if err := a.putRes(r); err != nil {
+		return nil, err
+	}
+	return nil, a.putListing(c, li)
+}
+
+// expire ends a hold that is past due in ledger time; any member may propose it.
+func (a *applier) expire(c *cmdCtx, p *ReservationPayload) (*Rejection, error) {
+	li, r, rj, err := a.holdFor(c, p.ReservationID)
+	if rj != nil || err != nil {
+		return rj, err
+	}
+	if r.Status == ResActive {
+		return &Rejection{Code: CodeConflict, HoldExpiresMs: r.ExpiresMs,
+			Message: "reservation " + itoaU(r.ID) + " is not due to expire until " + time.UnixMilli(r.ExpiresMs).UTC().Format(time.RFC3339)}, nil
+	}
+	if r.EndedSeq != c.seq { // ended by an earlier entry, not by this expiry
+		return reject(CodeConflict, "reservation %d already ended (%s)", r.ID, r.Status), nil
+	}
+	if err := a.putRes(r); err != nil {
+		return nil, err
+	}
+	return nil, a.putListing(c, li)
+}
+
+func (a *applier) confirm(c *cmdCtx, p *ReservationPayload) (*Rejection, error) {
+	li, r, rj, err := a.holdFor(c, p.ReservationID)
+	if rj != nil || err != nil {
+		return rj, err
+	}
+	if r.Holder != c.cmd.Agency {
+		return reject(CodeUnauthorised, "only the holding agency %s may confirm reservation %d", r.Holder, r.ID), nil
+	}
+	if rj := needActive(r); rj != nil {
+		return rj, nil
+	}
+	endHold(li, r, ResConfirmed, "confirmed", c.seq)
+	if err := a.putRes(r); err != nil {
+		return nil, err
+	}
+	return nil, a.putListing(c, li)
+}
+
+func (a *applier) place(c *cmdCtx, p *PlacePayload) (*Rejection, error) {
+	li, r, rj, err := a.holdFor(c, p.ReservationID)
+	if rj != nil || err != nil {
+		return rj, err
+	}
+	if r.Holder != c.cmd.Agency {
+		return reject(CodeUnauthorised, "only the holding agency %s may record the placement for reservation %d", r.Holder, r.ID), nil
+	}
+	if r.Status != ResConfirmed {
+		return reject(CodeConflict, "reservation %d is %s; a placement needs a confirmed match", r.ID, r.Status), nil
+	}
+	moveIn, _ := parseDate(p.MoveInDate)
+	if moveIn.Before(ledgerDate(r.CreatedMs)) || moveIn.After(ledgerDate(c.now).Add(24*time.Hour)) {
+		return reject(CodeInvalid, "move_in_date %s: expected between the reservation date %s and today",
+			p.MoveInDate, ledgerDate(r.CreatedMs).Format(time.DateOnly)), nil
+	}
+	r.Status, r.MoveInDate, r.PlacedSeq = ResPlaced, p.MoveInDate, c.seq
+	li.Status = StatusPlaced
+	if err := a.putRes(r); err != nil {
+		return nil, err
+	}
+	return nil, a.putListing(c, li)
+}
+
+func bytesU64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+func itoaU(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -1,0 +1,173 @@
+package ledger
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+)
+
+// b64 is base64url without padding, as JOSE uses it.
+var b64 = base64.RawURLEncoding
+
+// EncodePublicKey encodes a raw Ed25519 public key as base64url.
+func EncodePublicKey(pub ed25519.PublicKey) string { return b64.EncodeToString(pub) }
+
+func decodePublicKey(s string) (ed25519.PublicKey, error) {
+	b, err := b64.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, errors.New("expected a base64url raw Ed25519 public key (43 characters)")
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// KeyID returns the RFC 7638 JWK thumbprint (SHA-256, base64url) of an
+// Ed25519 public key. It is the "kid" every signature names, so a verifier
+// finds the key without trusting anything in the signed message.
+func KeyID(pub ed25519.PublicKey) (string, error) {
+	k, err := jwk.Import(pub)
+	if err != nil {
+		return "", fmt.Errorf("ledger: import key: %w", err)
+	}
+	tp, err := k.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("ledger: thumbprint: %w", err)
+	}
+	return b64.EncodeToString(tp), nil
+}
+
+// Signer signs commands for one agency with its Ed25519 agency key.
+// A Signer is safe for concurrent use.
+type Signer struct {
+	agency string
+	kid    string
+	priv   ed25519.PrivateKey
+}
+
+// NewSigner returns a signer for agency with key priv.
+func NewSigner(agency string, priv ed25519.PrivateKey) (*Signer, error) {
+	kid, err := KeyID(priv.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{agency: agency, kid: kid, priv: priv}, nil
+}
+
+// Agency returns the agency this signer signs for.
+func (s *Signer) Agency() string { return s.agency }
+
+// KID returns the key id of the signing key.
+func (s *Signer) KID() string { return s.kid }
+
+// PublicKey returns the signer's public key.
+func (s *Signer) PublicKey() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }
+
+// Sign returns a compact JWS (EdDSA, with kid) over payload.
+func (s *Signer) Sign(payload []byte) ([]byte, error) {
+	h := jws.NewHeaders()
+	if err := h.Set(jws.KeyIDKey, s.kid); err != nil {
+		return nil, err
+	}
+	return jws.Sign(payload, jws.WithKey(jwa.EdDSA(), s.priv, jws.WithProtectedHeaders(h)))
+}
+
+// SignCommand fills in the agency and version, encodes c and signs it.
+func (s *Signer) SignCommand(c Command) ([]byte, error) {
+	c.V = CommandVersion
+	c.Agency = s.agency
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(b)
+}
+
+// NewCommand builds a command with a typed payload.
+func NewCommand(typ, id, user string, payload any) (Command, error) {
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return Command{}, err
+	}
+	return Command{V: CommandVersion, Type: typ, ID: id, User: user, Payload: p}, nil
+}
+
+// protectedHeader is the only JOSE header we accept: EdDSA with a kid.
+// Anything else ("crit", "jku", embedded keys) is refused, so nothing in a
+// message can steer which key verifies it.
+type protectedHeader struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ,omitempty"`
+}
+
+// compactJWS is a parsed compact JWS whose signature is not yet checked.
+type compactJWS struct {
+	kid     string
+	input   []byte // the signing input: protected "." payload, both base64url
+	payload []byte
+	sig     []byte
+}
+
+func parseCompact(b []byte) (*compactJWS, error) {
+	prot, pay, sig, err := jwsbb.SplitCompact(b)
+	if err != nil {
+		return nil, fmt.Errorf("not a compact JWS: %w", err)
+	}
+	return parseParts(prot, pay, sig)
+}
+
+func parseParts(prot, pay, sig []byte) (*compactJWS, error) {
+	hb, err := b64.DecodeString(string(prot))
+	if err != nil {
+		return nil, errors.New("protected header is not base64url")
+	}
+	var h protectedHeader
+	if err := strictUnmarshal(hb, &h); err != nil {
+		return nil, fmt.Errorf("protected header: %s", jsonErr(err))
+	}
+	if h.Alg != "EdDSA" {
+		return nil, fmt.Errorf("alg %q: only EdDSA is accepted", truncate(h.Alg))
+	}
+	if h.Kid == "" {
+		return nil, errors.New("protected header has no kid")
+	}
+	p, err := b64.DecodeString(string(pay))
+	if err != nil {
+		return nil, errors.New("payload is not base64url")
+	}
+	s, err := b64.DecodeString(string(sig))
+	if err != nil || len(s) != ed25519.SignatureSize {
+		return nil, errors.New("signature is not a base64url Ed25519 signature")
+	}
+	input := make([]byte, 0, len(prot)+1+len(pay))
+	input = append(append(append(input, prot...), '.'), pay...)
+	return &compactJWS{kid: h.Kid, input: input, payload: p, sig: s}, nil
+}
+
+// verify checks the signature with pub. Pure: safe to run in parallel.
+func (j *compactJWS) verify(pub ed25519.PublicKey) error {
+	if err := jwsbb.VerifyEdDSA(pub, j.input, j.sig); err != nil {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// VerifyCompact verifies a compact JWS against one public key and returns
+// its payload. It is how a client checks a signed checkpoint or command.
+func VerifyCompact(b []byte, pub ed25519.PublicKey) ([]byte, error) {
+	j, err := parseCompact(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.verify(pub); err != nil {
+		return nil, err
+	}
+	return j.payload, nil
+}

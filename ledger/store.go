@@ -1,0 +1,416 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names. The state buckets are hashed by StateHash in this order;
+// the local buckets are per-node bookkeeping that a replay of the accepted
+// entries cannot reproduce and so are not part of the state hash:
+// the last applied Raft index, and remembered results of rejected commands.
+var (
+	bMeta        = []byte("meta")
+	bAgencies    = []byte("agencies")
+	bKids        = []byte("kids")
+	bNodeKeys    = []byte("node_keys")
+	bProposals   = []byte("proposals")
+	bListings    = []byte("listings")
+	bListingHist = []byte("listing_hist")
+	bRes         = []byte("reservations")
+	bResByAgency = []byte("res_by_agency")
+	bChildRes    = []byte("child_res")
+	bDue         = []byte("due")
+	bIdem        = []byte("idem")
+	bEntries     = []byte("entries")
+	bHashes      = []byte("hashes")
+	bTree        = []byte("tree")
+
+	bLocal    = []byte("local")
+	bRejected = []byte("rejected")
+
+	stateBuckets = [][]byte{bMeta, bAgencies, bKids, bNodeKeys, bProposals, bListings, bListingHist,
+		bRes, bResByAgency, bChildRes, bDue, bIdem, bEntries, bHashes, bTree}
+	localBuckets = [][]byte{bLocal, bRejected}
+)
+
+// Meta keys.
+var (
+	kClock       = []byte("clock_ms")
+	kSize        = []byte("tree_size")
+	kHead        = []byte("head")
+	kRange       = []byte("range")
+	kGenesisHash = []byte("genesis_hash")
+	kPolicy      = []byte("policy")
+	kOrdinalNext = []byte("ordinal_next")
+	kApplied     = []byte("applied_index")
+)
+
+// Options configure a Ledger. The zero value is the production setting.
+type Options struct {
+	// NoSync skips fsync on commit. Tests only: a crash may lose applied
+	// entries that Raft believes are applied.
+	NoSync bool
+	// Strict runs Check after every batch and panics on a broken invariant
+	// (bbolt's StrictMode, applied to the domain). For tests and audits.
+	Strict bool
+	// Workers bounds the goroutines verifying signatures in a batch; 0 means GOMAXPROCS.
+	Workers int
+}
+
+// Ledger is the deterministic state machine and permanent store of one
+// node. ApplyBatch must be called from one goroutine at a time (Raft's FSM
+// goroutine); queries may run concurrently with it.
+type Ledger struct {
+	path string
+	opts Options
+
+	mu sync.RWMutex // held for writing only while the db file is swapped (Restore, Close)
+	db *bolt.DB
+
+	keys  *keyCache
+	index *searchIndex
+}
+
+// Hash is a SHA-256 digest, shown as hex.
+type Hash [32]byte
+
+// MarshalText encodes the hash as lower-case hex.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h[:])), nil }
+
+// UnmarshalText decodes a hex hash.
+func (h *Hash) UnmarshalText(b []byte) error {
+	if len(b) != 64 {
+		return errors.New("hash: expected 64 hex characters")
+	}
+	_, err := hex.Decode(h[:], b)
+	return err
+}
+
+// String returns the hex form.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+func boltOptions(noSync bool) *bolt.Options {
+	// The map freelist without syncing it keeps commits small after bursts
+	// (bbolt#401); the price is a freelist rebuild on open.
+	return &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, NoSync: noSync}
+}
+
+// Open opens (creating if needed) the ledger database at path.
+func Open(path string, opts Options) (*Ledger, error) {
+	l := &Ledger{path: path, opts: opts}
+	if err := l.openDB(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Ledger) openDB() error {
+	db, err := bolt.Open(l.path, 0o600, boltOptions(l.opts.NoSync))
+	if err != nil {
+		return fmt.Errorf("ledger: open %s: %w", l.path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range append(append([][]byte{}, stateBuckets...), localBuckets...) {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("ledger: init buckets: %w", err)
+	}
+	l.db = db
+	l.keys = newKeyCache()
+	l.index = newSearchIndex()
+	if err := db.View(func(tx *bolt.Tx) error {
+		if err := l.keys.load(tx); err != nil {
+			return err
+		}
+		return l.index.load(tx)
+	}); err != nil {
+		db.Close()
+		return fmt.Errorf("ledger: load caches: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.db == nil {
+		return nil
+	}
+	err := l.db.Close()
+	l.db = nil
+	return err
+}
+
+// view runs fn in a read transaction.
+func (l *Ledger) view(fn func(tx *bolt.Tx) error) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.db == nil {
+		return ErrClosed
+	}
+	return l.db.View(fn)
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func getU64(b *bolt.Bucket, k []byte) uint64 {
+	v := b.Get(k)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
+	raw := b.Get(k)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("%w: bucket value %q: %v", ErrCorrupt, k, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, raw)
+}
+
+// LastApplied returns the last Raft log index applied (0 if none).
+func (l *Ledger) LastApplied() (idx uint64, err error) {
+	err = l.view(func(tx *bolt.Tx) error {
+		idx = getU64(tx.Bucket(bLocal), kApplied)
+		return nil
+	})
+	return idx, err
+}
+
+// Head is the ledger's current tree head: size, root and the newest entry hash.
+type Head struct {
+	Size      uint64 `json:"size"`
+	Root      Hash   `json:"root"`
+	EntryHash Hash   `json:"entry_hash"`
+	ClockMs   int64  `json:"clock_ms"`
+}
+
+// Head returns the current tree head.
+func (l *Ledger) Head() (h Head, err error) {
+	err = l.view(func(tx *bolt.Tx) error {
+		h, err = readHead(tx)
+		return err
+	})
+	return h, err
+}
+
+func readHead(tx *bolt.Tx) (Head, error) {
+	m := tx.Bucket(bMeta)
+	h := Head{Size: getU64(m, kSize), ClockMs: int64(getU64(m, kClock))}
+	copy(h.EntryHash[:], m.Get(kHead))
+	r, err := loadRange(m)
+	if err != nil {
+		return h, err
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		return h, err
+	}
+	copy(h.Root[:], root)
+	return h, nil
+}
+
+// InitGenesis applies a signed genesis document as entry 0 of an empty
+// ledger. On a ledger that already has a genesis it checks that it is the
+// same document (a node restarted with another federation's genesis stops).
+func (l *Ledger) InitGenesis(doc []byte) error {
+	g, err := VerifyGenesis(doc)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(doc)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.db == nil {
+		return ErrClosed
+	}
+	var added []keyEntry
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if have := m.Get(kGenesisHash); have != nil {
+			if !bytes.Equal(have, sum[:]) {
+				return ErrGenesisMismatch
+			}
+			return errAlreadyInit
+		}
+		a := newApplier(tx, l)
+		if err := a.applyGenesis(g, doc); err != nil {
+			return err
+		}
+		added = a.newKeys
+		return m.Put(kGenesisHash, sum[:])
+	})
+	if errors.Is(err, errAlreadyInit) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	l.keys.add(added)
+	return nil
+}
+
+var errAlreadyInit = errors.New("already initialised")
+
+// GenesisHash returns the SHA-256 of the genesis document, or ErrNoGenesis.
+func (l *Ledger) GenesisHash() (h Hash, err error) {
+	err = l.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bMeta).Get(kGenesisHash)
+		if v == nil {
+			return ErrNoGenesis
+		}
+		copy(h[:], v)
+		return nil
+	})
+	return h, err
+}
+
+// StateHash returns a SHA-256 over every state bucket, key by key in
+// bbolt's byte order. Two ledgers fed the same accepted entries have the
+// same state hash whatever their Raft history (local buckets are excluded).
+func (l *Ledger) StateHash() (h Hash, err error) {
+	err = l.view(func(tx *bolt.Tx) error {
+		h, err = stateHash(tx)
+		return err
+	})
+	return h, err
+}
+
+func stateHash(tx *bolt.Tx) (Hash, error) {
+	d := sha256.New()
+	var n [8]byte
+	write := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		d.Write(n[:])
+		d.Write(b)
+	}
+	for _, name := range stateBuckets {
+		write(name)
+		c := tx.Bucket(name).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			write(k)
+			write(v)
+		}
+	}
+	var h Hash
+	copy(h[:], d.Sum(nil))
+	return h, nil
+}
+
+// Snapshot writes a consistent copy of the whole database to w (bbolt
+// Tx.WriteTo inside one read transaction), for Raft snapshots and backups.
+func (l *Ledger) Snapshot(w io.Writer) error {
+	return l.view(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(w)
+		return err
+	})
+}
+
+// Restore replaces the database with the snapshot read from r: the bytes
+// go to a temporary file beside the database, are fsynced and checked, and
+// the file is renamed over the old one, so a crash leaves either the old or
+// the new ledger, never a mix.
+func (l *Ledger) Restore(r io.Reader) error {
+	tmp := l.path + ".restore"
+	if err := writeFileSync(tmp, r); err != nil {
+		return err
+	}
+	if err := checkLedgerFile(tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("ledger: restore: snapshot is not a ledger: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.db != nil {
+		if err := l.db.Close(); err != nil {
+			return fmt.Errorf("ledger: restore: close: %w", err)
+		}
+		l.db = nil
+	}
+	if err := os.Rename(tmp, l.path); err != nil {
+		return fmt.Errorf("ledger: restore: rename: %w", err)
+	}
+	if err := syncDir(filepath.Dir(l.path)); err != nil {
+		return err
+	}
+	return l.openDB()
+}
+
+func writeFileSync(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("ledger: restore: %w", err)
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("ledger: restore: copy: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("ledger: restore: fsync: %w", err)
+	}
+	return f.Close()
+}
+
+func checkLedgerFile(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		for _, b := range stateBuckets {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("missing bucket %s", b)
+			}
+		}
+		return nil
+	})
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,68 @@
+package ledger
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Opaque tokens stand for an adopter or a child on the ledger. Only the
+// agency that made a token can map it back to a person, in its own case
+// system. A token must therefore carry no meaning: the checks below reject
+// anything that looks like a personal identifier typed by mistake (a name,
+// an email, a phone number, a postcode, a date of birth). They cannot stop a
+// determined misuse, which is why tokens are also agency-scoped and random
+// by construction (see NewToken in the node, 128 random bits).
+const (
+	tokenLenMin      = 16
+	tokenLenMax      = 64
+	tokenDistinctMin = 8 // random base64url of 16+ chars has ~14+ distinct characters
+	tokenDigitRunMax = 7 // 8+ digits in a row is a date (ddmmyyyy) or a phone number
+)
+
+var (
+	tokenCharsRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// A name: letters only, possibly split by separators ("jane-smith", "JaneSmith").
+	nameLikeRe = regexp.MustCompile(`^[A-Za-z]+([_-][A-Za-z]+)*$`)
+	// A date with separators or in ISO order anywhere in the token.
+	dateLikeRe = regexp.MustCompile(`(^|[^0-9])((19|20)[0-9]{2}[_-]?[01][0-9][_-]?[0-3][0-9]|[0-3][0-9][_-][01][0-9][_-](19|20)?[0-9]{2})($|[^0-9])`)
+	// A UK postcode standing alone between separators or at the ends.
+	postcodeRe = regexp.MustCompile(`(?i)(^|[_-])[A-Z]{1,2}[0-9][A-Z0-9]?[_-]?[0-9][A-Z]{2}($|[_-])`)
+	// A phone number: 10+ digits, possibly split by separators.
+	phoneRe = regexp.MustCompile(`[0-9]([_-]?[0-9]){9,}`)
+	digitRunRe = regexp.MustCompile(`[0-9]{8,}`)
+)
+
+// checkToken returns a rejection naming field if s is not an acceptable opaque token.
+func checkToken(field, s string) *Rejection {
+	switch {
+	case len(s) < tokenLenMin || len(s) > tokenLenMax:
+		return reject(CodeInvalid, "%s: %d characters; an opaque token has %d..%d", field, len(s), tokenLenMin, tokenLenMax)
+	case strings.ContainsAny(s, "@ ."):
+		return reject(CodePersonalData, "%s: looks like an email address or a name; use the record's opaque token", field)
+	case !tokenCharsRe.MatchString(s):
+		return reject(CodeInvalid, "%s: only A-Z a-z 0-9 _ - are allowed in an opaque token", field)
+	case nameLikeRe.MatchString(s):
+		return reject(CodePersonalData, "%s: looks like a name (letters only); use the record's opaque token", field)
+	case dateLikeRe.MatchString(s):
+		return reject(CodePersonalData, "%s: contains what looks like a date; dates of birth never go on the ledger", field)
+	case postcodeRe.MatchString(s):
+		return reject(CodePersonalData, "%s: contains what looks like a postcode", field)
+	case phoneRe.MatchString(s) || digitRunRe.MatchString(s):
+		return reject(CodePersonalData, "%s: contains what looks like a phone number or date", field)
+	case distinctChars(s) < tokenDistinctMin:
+		return reject(CodeInvalid, "%s: too few distinct characters to be a random token", field)
+	}
+	return nil
+}
+
+func distinctChars(s string) int {
+	var seen [128]bool
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 128 && !seen[c] {
+			seen[c] = true
+			n++
+		}
+	}
+	return n
+}
