@@ -152,7 +152,7 @@ func (l *Ledger) ApplyBatch(entries []Entry) ([]Result, error) {
 	}
 	l.afterCommit(a)
 	if l.opts.Strict {
-		if err := l.Check(); err != nil {
+		if err := l.view(func(tx *bolt.Tx) error { return checkListings(tx, a.dirty) }); err != nil {
 			panic(fmt.Sprintf("ledger: strict mode: invariant broken after batch: %v", err))
 		}
 	}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -91,6 +92,43 @@ func checkListing(tok string, li *Listing, activeBy map[string]uint64) error {
 		return fmt.Errorf("%w: listing %s is reserved with no active hold", ErrCorrupt, tok)
 	case (li.Status == StatusMatched || li.Status == StatusPlaced) && li.HoldID == 0:
 		return fmt.Errorf("%w: listing %s is %s with no reservation", ErrCorrupt, tok, li.Status)
+	}
+	return nil
+}
+
+// checkListings checks the invariants for the given listings only, in
+// O(history of those listings): every hold ever placed on a listing is in
+// its history (the reserve entry's sequence is the hold's id), so at most
+// one of them may be active and it must be the one the listing points at.
+// Strict mode runs it for the listings a batch touched, the only places an
+// invariant can newly break.
+func checkListings(tx *bolt.Tx, tokens []string) error {
+	lb, rb, hb, due := tx.Bucket(bListings), tx.Bucket(bRes), tx.Bucket(bListingHist), tx.Bucket(bDue)
+	for _, tok := range tokens {
+		var li Listing
+		if ok, err := getJSON(lb, []byte(tok), &li); err != nil || !ok {
+			return fmt.Errorf("%w: touched listing %s not stored", ErrCorrupt, tok)
+		}
+		activeBy := map[string]uint64{}
+		one := map[string]*Listing{tok: &li}
+		n := 0
+		prefix := []byte(tok + "\x00")
+		c := hb.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			var r Reservation
+			ok, err := getJSON(rb, k[len(prefix):], &r)
+			if err != nil {
+				return err
+			}
+			if ok && r.Listing == tok {
+				if err := checkReservation(&r, one, activeBy, due, &n); err != nil {
+					return err
+				}
+			}
+		}
+		if err := checkListing(tok, &li, activeBy); err != nil {
+			return err
+		}
 	}
 	return nil
 }

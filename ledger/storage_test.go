@@ -1,0 +1,175 @@
+package ledger_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"github.com/raaft/raaft/ledger"
+	"github.com/raaft/raaft/ledger/ledgertest"
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestRestartSkipsAppliedEntries(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ledger.db")
+	fed := ledgertest.NewFederation(2)
+	l, _ := ledger.Open(path, ledger.Options{NoSync: true})
+	if err := l.InitGenesis(fed.Genesis); err != nil {
+		t.Fatal(err)
+	}
+	tok := ledgertest.Token("l1")
+	e1 := ledgertest.Envelope(ledgertest.GenesisTimeMs+1, fed.Agencies[0].Sign(ledger.TypePublish, "publish-1", ledger.ListingPayload{Token: tok, Attrs: ledgertest.Attrs()}))
+	e1.Index = 5
+	e2 := ledgertest.Envelope(ledgertest.GenesisTimeMs+2, fed.Agencies[1].Sign(ledger.TypeReserve, "reserve-1", ledger.ReservePayload{Listing: tok, ChildTokens: []string{ledgertest.Token("c")}}))
+	e2.Index = 6
+	if _, err := l.ApplyBatch([]ledger.Entry{e1, e2}); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := l.Head()
+	l.Close()
+
+	l, err := ledger.Open(path, ledger.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if idx, _ := l.LastApplied(); idx != 6 {
+		t.Fatalf("last applied %d, want 6", idx)
+	}
+	// Raft replays from its snapshot: entries 5 and 6 again, then 7
+	e3 := ledgertest.Envelope(ledgertest.GenesisTimeMs+3, fed.Agencies[0].Sign(ledger.TypePublish, "publish-2", ledger.ListingPayload{Token: ledgertest.Token("l2"), Attrs: ledgertest.Attrs()}))
+	e3.Index = 7
+	res, err := l.ApplyBatch([]ledger.Entry{e1, e2, e3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Skipped || !res[1].Skipped || !res[2].Accepted || res[2].Seq != head.Size {
+		t.Fatalf("replay results %+v", res)
+	}
+	// the search index was rebuilt on open
+	if r, _ := l.Search(ledger.SearchQuery{Status: []string{ledger.StatusReserved}}); r.Total != 1 {
+		t.Fatalf("index after reopen: %d reserved", r.Total)
+	}
+}
+
+func TestSnapshotRestore(t *testing.T) {
+	x := newTL(t, 3)
+	for i := range 20 {
+		x.publish(i%3, "snap"+string(rune('a'+i)))
+	}
+	x.reserve(1, ledgertest.Token("snapa"), "c1")
+	var snap bytes.Buffer
+	if err := x.l.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := x.l.StateHash()
+	wantHead, _ := x.l.Head()
+
+	other := newTL(t, 3) // same federation keys, diverging state
+	other.publish(0, "other")
+	if err := other.l.Restore(bytes.NewReader(snap.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := other.l.StateHash()
+	gotHead, _ := other.l.Head()
+	if got != want || gotHead != wantHead {
+		t.Fatal("restored ledger differs from the snapshot")
+	}
+	if r, _ := other.l.Search(ledger.SearchQuery{}); r.Total != 19 {
+		t.Fatalf("search after restore: %d available, want 19", r.Total)
+	}
+	if _, err := other.l.Listing(ledgertest.Token("other")); err == nil {
+		t.Fatal("restore kept old state")
+	}
+	if err := other.l.Restore(bytes.NewReader([]byte("not a database"))); err == nil {
+		t.Fatal("garbage snapshot accepted")
+	}
+	if got2, _ := other.l.StateHash(); got2 != want {
+		t.Fatal("a failed restore changed the ledger")
+	}
+}
+
+func TestProofs(t *testing.T) {
+	x := newTL(t, 2)
+	var results []ledger.Result
+	for i := range 37 {
+		results = append(results, x.ok(0, ledger.TypePublish, ledger.ListingPayload{Token: ledgertest.Token("p" + string(rune('a'+i))), Attrs: ledgertest.Attrs()}))
+	}
+	head, _ := x.l.Head()
+	if head.Size != 38 || head.Root != *results[36].Root {
+		t.Fatalf("head %+v, last result root %s", head, results[36].Root)
+	}
+	for _, seq := range []uint64{0, 1, 17, 36, 37} {
+		for _, size := range []uint64{seq + 1, 20, 38} {
+			if size <= seq {
+				continue
+			}
+			p, err := x.l.Inclusion(seq, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Verify(); err != nil {
+				t.Fatalf("inclusion %d in %d: %v", seq, size, err)
+			}
+			if seq > 0 && size == seq+1 && p.Root != *results[seq-1].Root {
+				t.Fatalf("root of size %d differs from the result's root", size)
+			}
+		}
+	}
+	for _, s := range [][2]uint64{{1, 38}, {5, 17}, {16, 32}, {37, 38}, {38, 38}} {
+		p, err := x.l.Consistency(s[0], s[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Verify(); err != nil {
+			t.Fatalf("consistency %v: %v", s, err)
+		}
+	}
+	p, _ := x.l.Inclusion(3, 38)
+	p.Seq = 4
+	if p.Verify() == nil {
+		t.Fatal("a proof for the wrong leaf verified")
+	}
+	if _, err := x.l.Inclusion(38, 38); err == nil {
+		t.Fatal("proof for a missing entry")
+	}
+}
+
+func TestVerifyDetectsTampering(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ledger.db")
+	fed := ledgertest.NewFederation(2)
+	l, _ := ledger.Open(path, ledger.Options{NoSync: true})
+	l.InitGenesis(fed.Genesis)
+	var es []ledger.Entry
+	for i := range 10 {
+		es = append(es, ledgertest.Envelope(ledgertest.GenesisTimeMs+int64(i), fed.Agencies[i%2].Sign(ledger.TypePublish, "pub-"+string(rune('a'+i))+"-0001", ledger.ListingPayload{Token: ledgertest.Token(string(rune('a' + i))), Attrs: ledgertest.Attrs()})))
+	}
+	l.ApplyBatch(es)
+	rep, err := l.Verify(dir)
+	if err != nil || rep.FirstBadSeq != nil || rep.Entries != 11 {
+		t.Fatalf("clean ledger: %v %+v", err, rep)
+	}
+	l.Close()
+
+	// flip one byte inside the stored command of entry 4
+	db, _ := bolt.Open(path, 0o600, nil)
+	db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("entries"))
+		k := []byte{0, 0, 0, 0, 0, 0, 0, 4}
+		v := bytes.Clone(b.Get(k))
+		v[len(v)-5] ^= 1
+		return b.Put(k, v)
+	})
+	db.Close()
+	l, _ = ledger.Open(path, ledger.Options{NoSync: true})
+	defer l.Close()
+	rep, err = l.Verify(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.FirstBadSeq == nil || *rep.FirstBadSeq != 4 {
+		t.Fatalf("tampered ledger: %+v; want first bad seq 4", rep)
+	}
+}
