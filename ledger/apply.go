@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
@@ -93,30 +94,38 @@ type Result struct {
 	Skipped bool `json:"skipped,omitempty"`
 }
 
-// verified is the outcome of the parallel, pure phase for one entry.
+// verified is the outcome of the parallel, pure phase for one entry:
+// envelope and JWS parsed, signature checked against the key cache,
+// command decoded against the schema.
 type verified struct {
-	timeMs int64
-	jws    *compactJWS
-	key    keyEntry
-	keyOK  bool  // kid was known and the signature verified against it
-	err    error // envelope or JWS malformed, or signature bad
+	timeMs  int64
+	jws     *compactJWS
+	keyOK   bool  // kid was known and the signature verified against it
+	err     error // envelope or JWS malformed, or signature bad
+	cmd     *Command
+	payload any
+	rj      *Rejection // schema rejection
+	done    chan struct{}
 }
 
 // ApplyBatch applies Raft log entries in order in one bbolt transaction and
-// returns one result per entry. Signatures are verified first, in parallel
-// (verification is pure); authorisation and domain rules are then checked
-// in log order against the state. A returned error means the state could
-// not be written: the caller (the FSM) must stop, not skip the batch.
+// returns one result per entry. Signatures are verified and commands
+// decoded by a pool of goroutines (pure work), while this goroutine
+// applies the entries in log order as each becomes ready: authorisation
+// and domain rules are checked against the state at that position. A
+// returned error means the state could not be written: the caller (the
+// FSM) must stop, not skip the batch.
 func (l *Ledger) ApplyBatch(entries []Entry) ([]Result, error) {
 	if len(entries) > BatchEntriesMax {
 		return nil, fmt.Errorf("ledger: batch of %d entries; at most %d", len(entries), BatchEntriesMax)
 	}
-	pre := l.verifyParallel(entries)
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.db == nil {
 		return nil, ErrClosed
 	}
+	pre, stop := l.verifyParallel(entries)
+	defer stop()
 	results := make([]Result, len(entries))
 	var a *applier
 	err := l.db.Update(func(tx *bolt.Tx) error {
@@ -129,6 +138,7 @@ func (l *Ledger) ApplyBatch(entries []Entry) ([]Result, error) {
 		}
 		applied := getU64(tx.Bucket(bLocal), kApplied)
 		for i, e := range entries {
+			<-pre[i].done
 			if e.Index != 0 && e.Index <= applied {
 				results[i] = Result{Skipped: true}
 				continue
@@ -138,9 +148,7 @@ func (l *Ledger) ApplyBatch(entries []Entry) ([]Result, error) {
 				return fmt.Errorf("ledger: apply index %d: %w", e.Index, err)
 			}
 			results[i] = res
-			if e.Index > applied {
-				applied = e.Index
-			}
+			applied = max(applied, e.Index)
 		}
 		if err := a.finish(); err != nil {
 			return err
@@ -152,82 +160,65 @@ func (l *Ledger) ApplyBatch(entries []Entry) ([]Result, error) {
 	}
 	l.afterCommit(a)
 	if l.opts.Strict {
-		if err := l.view(func(tx *bolt.Tx) error { return checkListings(tx, a.dirty) }); err != nil {
+		if err := l.db.View(func(tx *bolt.Tx) error { return checkListings(tx, a.dirty) }); err != nil {
 			panic(fmt.Sprintf("ledger: strict mode: invariant broken after batch: %v", err))
 		}
 	}
 	return results, nil
 }
 
-// verifyParallel decodes envelopes and verifies signatures against the
-// key cache with a bounded pool of goroutines.
-func (l *Ledger) verifyParallel(entries []Entry) []verified {
-	out := make([]verified, len(entries))
+// verifyParallel starts a bounded pool verifying entries in index order;
+// each entry's done channel closes when it is ready. stop waits for the
+// pool (it also drains it if the caller gave up early).
+func (l *Ledger) verifyParallel(entries []Entry) (out []verified, stop func()) {
+	out = make([]verified, len(entries))
+	for i := range out {
+		out[i].done = make(chan struct{})
+	}
 	workers := l.opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	if workers > len(entries) {
-		workers = len(entries)
-	}
-	one := func(i int) {
-		v := &out[i]
-		t, raw, err := DecodeEnvelope(entries[i].Data)
-		if err != nil {
-			v.err = err
-			return
-		}
-		v.timeMs = t
-		if v.jws, v.err = parseCompact(raw); v.err != nil {
-			return
-		}
-		if k, ok := l.keys.get(v.jws.kid); ok {
-			v.key = k
-			if v.err = v.jws.verify(k.pub); v.err == nil {
-				v.keyOK = true
-			}
-		}
-	}
-	if workers <= 1 {
-		for i := range entries {
-			one(i)
-		}
-		return out
-	}
+	workers = min(workers, len(entries))
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	next := make(chan int, len(entries))
-	for i := range entries {
-		next <- i
-	}
-	close(next)
-	for w := 0; w < workers; w++ {
+	for range workers {
 		wg.Go(func() {
-			for i := range next {
-				one(i)
+			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
+				l.verifyOne(entries[i].Data, &out[i])
+				close(out[i].done)
 			}
 		})
 	}
-	wg.Wait()
-	return out
+	return out, wg.Wait
+}
+
+func (l *Ledger) verifyOne(data []byte, v *verified) {
+	t, raw, err := DecodeEnvelope(data)
+	if err != nil {
+		v.err = err
+		return
+	}
+	v.timeMs = t
+	if v.jws, v.err = parseCompact(raw, &l.keys.headers); v.err != nil {
+		return
+	}
+	if k, ok := l.keys.get(v.jws.kid); ok {
+		if v.err = v.jws.verify(k.pub); v.err == nil {
+			v.keyOK = true
+		}
+	}
+	v.cmd, v.payload, v.rj = DecodeCommand(v.jws.payload)
 }
 
 // afterCommit updates the in-memory caches from what the batch changed.
 // They are derived state: rebuilt from the database on open and restore.
 func (l *Ledger) afterCommit(a *applier) {
 	l.keys.add(a.newKeys)
-	if len(a.dirty) == 0 {
-		return
+	for _, tok := range a.dirty {
+		li := a.dirtySet[tok]
+		l.index.put(&li)
 	}
-	_ = l.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bListings)
-		for _, tok := range a.dirty {
-			var li Listing
-			if ok, err := getJSON(b, []byte(tok), &li); err == nil && ok {
-				l.index.put(&li)
-			}
-		}
-		return nil
-	})
 }
 
 // applier holds one batch's working state inside a write transaction.
@@ -241,11 +232,15 @@ type applier struct {
 
 	newKeys  []keyEntry
 	dirty    []string
-	dirtySet map[string]bool
+	dirtySet map[string]Listing
+
+	// per-batch read caches, written through by putAgency and enact
+	agencies map[string]*Agency
+	pol      *Policy
 }
 
 func newApplier(tx *bolt.Tx, l *Ledger) *applier {
-	return &applier{l: l, tx: tx, meta: tx.Bucket(bMeta), dirtySet: map[string]bool{}}
+	return &applier{l: l, tx: tx, meta: tx.Bucket(bMeta), dirtySet: map[string]Listing{}, agencies: map[string]*Agency{}}
 }
 
 func (a *applier) load() error {
@@ -269,11 +264,13 @@ func (a *applier) finish() error {
 	return a.meta.Put(kClock, u64(uint64(a.clock)))
 }
 
-func (a *applier) markDirty(token string) {
-	if !a.dirtySet[token] {
-		a.dirtySet[token] = true
-		a.dirty = append(a.dirty, token)
+// markDirty remembers the newest version of a listing the batch wrote,
+// for the search index after commit.
+func (a *applier) markDirty(li *Listing) {
+	if _, ok := a.dirtySet[li.Token]; !ok {
+		a.dirty = append(a.dirty, li.Token)
 	}
+	a.dirtySet[li.Token] = *li
 }
 
 // cmdCtx is what a rule sees of one command.
@@ -289,10 +286,10 @@ func (a *applier) applyOne(v *verified) (Result, error) {
 	if v.err != nil && v.jws == nil {
 		return Result{Rejection: reject(CodeInvalid, "entry: %v", v.err)}, nil
 	}
-	cmd, payload, rj := DecodeCommand(v.jws.payload)
-	if rj != nil {
-		return Result{Rejection: rj}, nil
+	if v.rj != nil {
+		return Result{Rejection: v.rj}, nil
 	}
+	cmd, payload := v.cmd, v.payload
 	agent, rj, err := a.authorise(v, cmd)
 	if err != nil || rj != nil {
 		return Result{Rejection: rj}, err
@@ -315,7 +312,8 @@ func (a *applier) applyOne(v *verified) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return res, putJSON(a.tx.Bucket(bIdem), idemKey, res)
+	// an accepted result is stored as its sequence; the rest is derived on a retry
+	return res, a.tx.Bucket(bIdem).Put(idemKey, u64(res.Seq))
 }
 
 // joinJWS returns the exact compact bytes that were verified.
@@ -359,15 +357,27 @@ func (a *applier) authorise(v *verified, cmd *Command) (*Agency, *Rejection, err
 }
 
 func (a *applier) previousResult(idemKey []byte) (Result, bool, error) {
-	var res Result
-	for _, b := range [][]byte{bIdem, bRejected} {
-		ok, err := getJSON(a.tx.Bucket(b), idemKey, &res)
-		if err != nil || ok {
-			res.Duplicate = ok
-			return res, ok, err
-		}
+	if v := a.tx.Bucket(bIdem).Get(idemKey); v != nil {
+		res, err := acceptedResult(a.tx, bytesU64(v))
+		res.Duplicate = true
+		return res, true, err
 	}
-	return res, false, nil
+	var res Result
+	ok, err := getJSON(a.tx.Bucket(bRejected), idemKey, &res)
+	res.Duplicate = ok
+	return res, ok, err
+}
+
+// acceptedResult rebuilds the result of the accepted entry seq.
+func acceptedResult(tx *bolt.Tx, seq uint64) (Result, error) {
+	var eh, rh Hash
+	copy(eh[:], tx.Bucket(bHashes).Get(u64(seq)))
+	root, err := rootAt(tx.Bucket(bTree), seq+1)
+	if err != nil {
+		return Result{}, err
+	}
+	copy(rh[:], root)
+	return Result{Accepted: true, Seq: seq, EntryHash: &eh, Root: &rh, TreeSize: seq + 1}, nil
 }
 
 // appendEntry adds an accepted entry to the ledger: record, hash chain and Merkle tree.
@@ -405,22 +415,43 @@ func (a *applier) appendEntry(kind byte, timeMs int64, data []byte) (Result, err
 	return Result{Accepted: true, Seq: seq, EntryHash: &eh, Root: &rh, TreeSize: seq + 1}, nil
 }
 
+// agency returns a copy of the agency (callers may modify it and putAgency it).
 func (a *applier) agency(id string) (*Agency, error) {
+	if ag, ok := a.agencies[id]; ok {
+		if ag == nil {
+			return nil, nil
+		}
+		cp := ag.clone()
+		return &cp, nil
+	}
 	var ag Agency
 	ok, err := getJSON(a.tx.Bucket(bAgencies), []byte(id), &ag)
 	if err != nil || !ok {
+		a.agencies[id] = nil
 		return nil, err
 	}
-	return &ag, nil
+	a.agencies[id] = &ag
+	cp := ag.clone()
+	return &cp, nil
 }
 
 func (a *applier) policy() (Policy, error) {
+	if a.pol != nil {
+		return *a.pol, nil
+	}
 	var p Policy
 	ok, err := getJSON(a.meta, kPolicy, &p)
 	if err == nil && !ok {
 		err = fmt.Errorf("%w: no policy", ErrCorrupt)
 	}
+	a.pol = &p
 	return p, err
+}
+
+func (a *applier) putPolicy(p *Policy) error {
+	cp := *p
+	a.pol = &cp
+	return putJSON(a.meta, kPolicy, p)
 }
 
 // applyGenesis writes the founding registry and policy and appends the genesis as entry 0.
@@ -437,7 +468,7 @@ func (a *applier) applyGenesis(g *Genesis, doc []byte) error {
 			return err
 		}
 	}
-	if err := putJSON(a.meta, kPolicy, g.Policy); err != nil {
+	if err := a.putPolicy(&g.Policy); err != nil {
 		return err
 	}
 	a.clock = g.TimeMs
@@ -464,6 +495,8 @@ func (a *applier) putAgency(ag *Agency) error {
 			return err
 		}
 	}
+	cp := ag.clone()
+	a.agencies[ag.ID] = &cp
 	return putJSON(a.tx.Bucket(bAgencies), []byte(ag.ID), ag)
 }
 

@@ -16,22 +16,22 @@ const CommandVersion = 1
 
 // Command types. The set is closed: a command of any other type is rejected.
 const (
-	TypeRotateKey       = "agency.rotate_key"
-	TypeRegisterNode    = "agency.register_node"
-	TypeRemoveNode      = "agency.remove_node"
-	TypePropose         = "governance.propose"
-	TypeApprove         = "governance.approve"
-	TypePublish         = "listing.publish"
-	TypeUpdate          = "listing.update"
-	TypePause           = "listing.pause"
-	TypeResume          = "listing.resume"
-	TypeWithdraw        = "listing.withdraw"
-	TypeReserve         = "reservation.reserve"
-	TypeExtend          = "reservation.extend"
-	TypeRelease         = "reservation.release"
-	TypeExpire          = "reservation.expire"
-	TypeConfirm         = "reservation.confirm"
-	TypePlace           = "reservation.place"
+	TypeRotateKey    = "agency.rotate_key"
+	TypeRegisterNode = "agency.register_node"
+	TypeRemoveNode   = "agency.remove_node"
+	TypePropose      = "governance.propose"
+	TypeApprove      = "governance.approve"
+	TypePublish      = "listing.publish"
+	TypeUpdate       = "listing.update"
+	TypePause        = "listing.pause"
+	TypeResume       = "listing.resume"
+	TypeWithdraw     = "listing.withdraw"
+	TypeReserve      = "reservation.reserve"
+	TypeExtend       = "reservation.extend"
+	TypeRelease      = "reservation.release"
+	TypeExpire       = "reservation.expire"
+	TypeConfirm      = "reservation.confirm"
+	TypePlace        = "reservation.place"
 )
 
 // Command is what an agency signs: who acts, what, and an idempotency id.
@@ -371,4 +371,3 @@ func parseDate(s string) (time.Time, error) {
 	}
 	return t, nil
 }
-

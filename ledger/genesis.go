@@ -166,7 +166,7 @@ func CosignGenesis(doc []byte, founder *Signer) ([]byte, error) {
 	}
 	parts := strings.Split(string(c), ".")
 	for _, s := range gj.Signatures {
-		if j, err := parseParts([]byte(s.Protected), []byte(gj.Payload), []byte(s.Signature)); err == nil && j.kid == founder.KID() {
+		if j, err := parseParts([]byte(s.Protected), []byte(gj.Payload), []byte(s.Signature), nil); err == nil && j.kid == founder.KID() {
 			return nil, fmt.Errorf("genesis document: already signed by key %s", founder.KID())
 		}
 	}
@@ -210,7 +210,7 @@ func VerifyGenesis(doc []byte) (*Genesis, error) {
 	}
 	signed := map[string]bool{}
 	for i, s := range gj.Signatures {
-		j, err := parseParts([]byte(s.Protected), []byte(gj.Payload), []byte(s.Signature))
+		j, err := parseParts([]byte(s.Protected), []byte(gj.Payload), []byte(s.Signature), nil)
 		if err != nil {
 			return nil, fmt.Errorf("genesis: signature %d: %w", i, err)
 		}

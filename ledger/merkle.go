@@ -225,8 +225,9 @@ type keyEntry struct {
 // verification phase of a batch needs no database read. Whether a key may
 // sign at a given position is decided later, in log order, from state.
 type keyCache struct {
-	mu sync.RWMutex
-	m  map[string]keyEntry
+	mu      sync.RWMutex
+	m       map[string]keyEntry
+	headers headerCache
 }
 
 func newKeyCache() *keyCache { return &keyCache{m: map[string]keyEntry{}} }

@@ -176,7 +176,7 @@ func entryAt(tx *bolt.Tx, seq uint64) (HistoryEntry, error) {
 	copy(r.EntryHash[:], tx.Bucket(bHashes).Get(u64(seq)))
 	e := HistoryEntry{Record: r}
 	if r.Kind == "command" {
-		if j, err := parseCompact(r.Data); err == nil {
+		if j, err := parseCompact(r.Data, nil); err == nil {
 			e.Command, _, _ = DecodeCommand(j.payload)
 		}
 	}

@@ -72,7 +72,7 @@ func (a *applier) putListing(c *cmdCtx, li *Listing) error {
 	if err := a.tx.Bucket(bListingHist).Put(histKey(li.Token, c.seq), nil); err != nil {
 		return err
 	}
-	a.markDirty(li.Token)
+	a.markDirty(li)
 	return nil
 }
 

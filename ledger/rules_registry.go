@@ -266,7 +266,7 @@ func (a *applier) enact(pr *Proposal) error {
 		}
 		return a.putAgency(ag)
 	case ActionChangePolicy:
-		return putJSON(a.meta, kPolicy, pr.Policy)
+		return a.putPolicy(pr.Policy)
 	}
 	ag, err := a.agency(pr.AgencyID)
 	if err != nil {

@@ -152,8 +152,8 @@ func TestRelease(t *testing.T) {
 	tok := x.publish(0, "l1")
 	id := x.reserve(1, tok, "c1").Seq
 	x.rejected(ledger.CodeUnauthorised, 2, ledger.TypeRelease, ledger.ReleasePayload{ReservationID: id})
-	x.rejected(ledger.CodeInvalid, 0, ledger.TypeRelease, ledger.ReleasePayload{ReservationID: id})                         // owner needs a reason
-	x.rejected(ledger.CodeInvalid, 0, ledger.TypeRelease, ledger.ReleasePayload{ReservationID: id, Reason: "not_a_match"})  // a holder's reason
+	x.rejected(ledger.CodeInvalid, 0, ledger.TypeRelease, ledger.ReleasePayload{ReservationID: id})                             // owner needs a reason
+	x.rejected(ledger.CodeInvalid, 0, ledger.TypeRelease, ledger.ReleasePayload{ReservationID: id, Reason: "not_a_match"})      // a holder's reason
 	x.rejected(ledger.CodeInvalid, 1, ledger.TypeRelease, ledger.ReleasePayload{ReservationID: id, Reason: "adopter_withdrew"}) // an owner's reason
 	x.ok(1, ledger.TypeRelease, ledger.ReleasePayload{ReservationID: id, Reason: "not_a_match"})
 	if v := x.listing(tok); v.Status != ledger.StatusAvailable || v.Hold != nil {
@@ -219,7 +219,7 @@ func TestClockMonotonic(t *testing.T) {
 	tok := x.publish(0, "l1")
 	id := x.reserve(1, tok, "c1").Seq
 	x.now += 30 * ledgertest.DayMs
-	x.publish(0, "l2") // accepted: ledger clock moves to now
+	x.publish(0, "l2")             // accepted: ledger clock moves to now
 	x.now -= 30 * ledgertest.DayMs // a proposer with a slow clock
 	// the hold is past due in ledger time even though this envelope is older
 	x.ok(2, ledger.TypeExpire, ledger.ReservationPayload{ReservationID: id})

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -115,29 +117,57 @@ type compactJWS struct {
 	sig     []byte
 }
 
-func parseCompact(b []byte) (*compactJWS, error) {
+func parseCompact(b []byte, hc *headerCache) (*compactJWS, error) {
 	prot, pay, sig, err := jwsbb.SplitCompact(b)
 	if err != nil {
 		return nil, fmt.Errorf("not a compact JWS: %w", err)
 	}
-	return parseParts(prot, pay, sig)
+	return parseParts(prot, pay, sig, hc)
 }
 
-func parseParts(prot, pay, sig []byte) (*compactJWS, error) {
+// headerCache remembers the kid of protected headers already parsed:
+// every command an agency signs with one key carries the same header
+// bytes, so the hot path skips a JSON decode. Bounded by headerCacheMax;
+// past it, headers are parsed every time. A nil cache caches nothing.
+type headerCache struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+const headerCacheMax = 4096
+
+func (hc *headerCache) kid(prot []byte) (string, error) {
+	if hc != nil {
+		if kid, ok := hc.m.Load(string(prot)); ok {
+			return kid.(string), nil
+		}
+	}
 	hb, err := b64.DecodeString(string(prot))
 	if err != nil {
-		return nil, errors.New("protected header is not base64url")
+		return "", errors.New("protected header is not base64url")
 	}
 	var h protectedHeader
 	if err := strictUnmarshal(hb, &h); err != nil {
-		return nil, fmt.Errorf("protected header: %s", jsonErr(err))
+		return "", fmt.Errorf("protected header: %s", jsonErr(err))
 	}
 	if h.Alg != "EdDSA" {
-		return nil, fmt.Errorf("alg %q: only EdDSA is accepted", truncate(h.Alg))
+		return "", fmt.Errorf("alg %q: only EdDSA is accepted", truncate(h.Alg))
 	}
 	if h.Kid == "" {
-		return nil, errors.New("protected header has no kid")
+		return "", errors.New("protected header has no kid")
 	}
+	if hc != nil && hc.n.Add(1) <= headerCacheMax {
+		hc.m.Store(string(prot), h.Kid)
+	}
+	return h.Kid, nil
+}
+
+func parseParts(prot, pay, sig []byte, hc *headerCache) (*compactJWS, error) {
+	kid, err := hc.kid(prot)
+	if err != nil {
+		return nil, err
+	}
+	h := protectedHeader{Kid: kid}
 	p, err := b64.DecodeString(string(pay))
 	if err != nil {
 		return nil, errors.New("payload is not base64url")
@@ -153,7 +183,7 @@ func parseParts(prot, pay, sig []byte) (*compactJWS, error) {
 
 // verify checks the signature with pub. Pure: safe to run in parallel.
 func (j *compactJWS) verify(pub ed25519.PublicKey) error {
-	if err := jwsbb.VerifyEdDSA(pub, j.input, j.sig); err != nil {
+	if !ed25519.Verify(pub, j.input, j.sig) {
 		return ErrBadSignature
 	}
 	return nil
@@ -162,7 +192,7 @@ func (j *compactJWS) verify(pub ed25519.PublicKey) error {
 // VerifyCompact verifies a compact JWS against one public key and returns
 // its payload. It is how a client checks a signed checkpoint or command.
 func VerifyCompact(b []byte, pub ed25519.PublicKey) ([]byte, error) {
-	j, err := parseCompact(b)
+	j, err := parseCompact(b, nil)
 	if err != nil {
 		return nil, err
 	}

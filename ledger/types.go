@@ -150,20 +150,20 @@ func (n Needs) Levels() [6]Level {
 // ListingAttrs are the coarse attributes matching needs. All closed
 // enumerations or bounded integers: there is no free text.
 type ListingAttrs struct {
-	ApprovalDate        string `json:"approval_date"`
-	ChildrenMax         int    `json:"children_max"`
-	SiblingGroupOK      bool   `json:"sibling_group_ok"`
-	AgeMinYears         int    `json:"age_min_years"`
-	AgeMaxYears         int    `json:"age_max_years"`
-	Needs               Needs  `json:"needs"`
-	FosteringForAdopt   bool   `json:"fostering_for_adoption"`
-	ConcurrentPlanning  bool   `json:"concurrent_planning"`
-	EthnicityOpenness   Level  `json:"ethnicity_openness"`
-	ReligionOpenness    Level  `json:"religion_openness"`
-	LanguageOpenness    Level  `json:"language_openness"`
-	Region              string `json:"region"`
-	LocalAuthority      string `json:"local_authority"`
-	TravelBand          string `json:"travel_band"`
+	ApprovalDate       string `json:"approval_date"`
+	ChildrenMax        int    `json:"children_max"`
+	SiblingGroupOK     bool   `json:"sibling_group_ok"`
+	AgeMinYears        int    `json:"age_min_years"`
+	AgeMaxYears        int    `json:"age_max_years"`
+	Needs              Needs  `json:"needs"`
+	FosteringForAdopt  bool   `json:"fostering_for_adoption"`
+	ConcurrentPlanning bool   `json:"concurrent_planning"`
+	EthnicityOpenness  Level  `json:"ethnicity_openness"`
+	ReligionOpenness   Level  `json:"religion_openness"`
+	LanguageOpenness   Level  `json:"language_openness"`
+	Region             string `json:"region"`
+	LocalAuthority     string `json:"local_authority"`
+	TravelBand         string `json:"travel_band"`
 }
 
 // Listing is an adopter (or adoptive family) an agency has approved and published.
@@ -260,6 +260,14 @@ type Agency struct {
 	Keys     []AgencyKey `json:"keys"`
 	Nodes    []Node      `json:"nodes"`
 	Status   string      `json:"status"` // active | removed
+}
+
+func (a *Agency) clone() Agency {
+	c := *a
+	c.Councils = slices.Clone(a.Councils)
+	c.Keys = slices.Clone(a.Keys)
+	c.Nodes = slices.Clone(a.Nodes)
+	return c
 }
 
 // ActiveKID returns the kid of the agency's active key, or "".

@@ -1,0 +1,66 @@
+# raaft: the two commands a new user runs are `make run` and `make test`.
+# Everything they need is built or installed here (Go comes with the machine).
+
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+STATICCHECK := $(BIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+# Bounds for the test run: CI has 90 minutes, `make test` stays under 15 on 2 cores.
+TEST_TIMEOUT ?= 14m
+export QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING ?= true
+
+.PHONY: all build run test lint vet fmt-check staticcheck lint-determinism test-go bench chaos fuzz clean tools
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/raaft ./cmd/raaft
+
+## run: a local federation of three agencies with demo data (raaft dev up)
+run: build
+	$(BIN)/raaft dev up --agencies 3 --dir $(CURDIR)/.raaft-dev
+
+## test: vet, gofmt, staticcheck, the determinism lint, then every test with -race
+test: lint test-go
+
+lint: vet fmt-check staticcheck lint-determinism
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+tools: $(STATICCHECK)
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+## lint-determinism: the FSM may not read clocks, use randomness or range over maps
+lint-determinism:
+	$(GO) test -count=1 -run 'TestDeterminismLint' ./ledger/
+
+test-go:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## bench: benchmarks; raw output in docs/bench-raw.txt, figures in docs/BENCHMARKS.md
+bench:
+	$(GO) test -run XXX -bench . -benchtime 3s -timeout 30m ./ledger/ | tee docs/bench-raw.txt
+
+## chaos: the long randomized runs (bounded: they stop by themselves)
+chaos:
+	RAAFT_PROPERTY_COMMANDS=200000 $(GO) test -count=1 -timeout 60m -run 'TestProperty' ./ledger/
+
+## fuzz: each fuzz target for FUZZTIME
+FUZZTIME ?= 60s
+fuzz:
+	for f in FuzzDecodeCommand FuzzJWS FuzzGenesis; do \
+		$(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./ledger/ || exit 1; done
+
+clean:
+	rm -rf $(BIN) .raaft-dev
