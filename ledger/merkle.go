@@ -263,3 +263,17 @@ func (c *keyCache) load(tx *bolt.Tx) error {
 		return nil
 	})
 }
+
+// RootAt returns the Merkle root of the tree of the first size entries,
+// for co-signing a checkpoint another node signed at that size.
+func (l *Ledger) RootAt(size uint64) (h Hash, err error) {
+	err = l.view(func(tx *bolt.Tx) error {
+		if cur := getU64(tx.Bucket(bMeta), kSize); size > cur {
+			return fmt.Errorf("%w: tree size %d (ledger size %d)", ErrNotFound, size, cur)
+		}
+		root, err := rootAt(tx.Bucket(bTree), size)
+		copy(h[:], root)
+		return err
+	})
+	return h, err
+}

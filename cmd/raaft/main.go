@@ -59,6 +59,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newLedgerCmd())
+	root.AddCommand(newLedgerCmd(), newInitCmd(), newGenesisCmd())
 	return root
 }
