@@ -128,4 +128,3 @@ func newGenesisVerifyCmd() *cobra.Command {
 	c.Flags().StringVar(&in, "in", "genesis.json", "genesis file")
 	return c
 }
-
