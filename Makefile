@@ -59,7 +59,7 @@ chaos:
 ## fuzz: each fuzz target for FUZZTIME
 FUZZTIME ?= 60s
 fuzz:
-	for f in FuzzDecodeCommand FuzzJWS FuzzGenesis; do \
+	for f in FuzzDecodeCommand FuzzJWS FuzzGenesis FuzzReconcile; do \
 		$(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./ledger/ || exit 1; done
 
 clean:

@@ -160,7 +160,12 @@ func (l *Ledger) ApplyBatch(entries []Entry) ([]Result, error) {
 	}
 	l.afterCommit(a)
 	if l.opts.Strict {
-		if err := l.db.View(func(tx *bolt.Tx) error { return checkListings(tx, a.dirty) }); err != nil {
+		if err := l.db.View(func(tx *bolt.Tx) error {
+			if err := checkListings(tx, a.dirty); err != nil {
+				return err
+			}
+			return checkFeesTouched(tx, &a.fee)
+		}); err != nil {
 			panic(fmt.Sprintf("ledger: strict mode: invariant broken after batch: %v", err))
 		}
 	}
@@ -237,6 +242,8 @@ type applier struct {
 	// per-batch read caches, written through by putAgency and enact
 	agencies map[string]*Agency
 	pol      *Policy
+
+	fee feeBatch // obligations and netting runs the batch touched
 }
 
 func newApplier(tx *bolt.Tx, l *Ledger) *applier {
@@ -469,6 +476,10 @@ func (a *applier) applyGenesis(g *Genesis, doc []byte) error {
 		}
 	}
 	if err := a.putPolicy(&g.Policy); err != nil {
+		return err
+	}
+	fees := g.feeSchedule()
+	if err := a.putFeeSchedule(&fees); err != nil {
 		return err
 	}
 	a.clock = g.TimeMs

@@ -12,8 +12,10 @@ import (
 // listing points at it; listing status agrees with its hold; a hold that
 // ended has ended exactly once (one end sequence, one reason); the due
 // index holds exactly the active holds; the tree head matches the stored
-// nodes. It costs O(listings + reservations); tests run it after every
-// step, and Options.Strict after every batch.
+// nodes; and the fee invariants of fees_check.go (double entry sums to
+// zero, obligations tied to their placements). It costs O(listings +
+// reservations + transfers); tests run it after every step, and
+// Options.Strict runs the incremental checks after every batch.
 func (l *Ledger) Check() error {
 	return l.view(checkTx)
 }
@@ -51,6 +53,9 @@ func checkTx(tx *bolt.Tx) error {
 	}
 	if n := due.Stats().KeyN; n != activeCount {
 		return fmt.Errorf("%w: due index has %d holds, %d are active", ErrCorrupt, n, activeCount)
+	}
+	if err := checkFeesTx(tx); err != nil {
+		return err
 	}
 	return checkHead(tx)
 }

@@ -78,6 +78,7 @@ type ProposePayload struct {
 	AgencyID string        `json:"agency_id,omitempty"` // remove_agency, revoke_key
 	KID      string        `json:"kid,omitempty"`       // revoke_key
 	Policy   *Policy       `json:"policy,omitempty"`    // change_policy
+	Fees     *FeeSchedule  `json:"fees,omitempty"`      // set_fee_schedule
 }
 
 // ApprovePayload approves an open proposal.
@@ -147,7 +148,7 @@ func newPayload(typ string) any {
 	case TypePlace:
 		return &PlacePayload{}
 	}
-	return nil
+	return newFeePayload(typ)
 }
 
 // CommandTypes lists every command type, for documentation and tests.
@@ -155,6 +156,9 @@ var CommandTypes = []string{
 	TypeRotateKey, TypeRegisterNode, TypeRemoveNode, TypePropose, TypeApprove,
 	TypePublish, TypeUpdate, TypePause, TypeResume, TypeWithdraw,
 	TypeReserve, TypeExtend, TypeRelease, TypeExpire, TypeConfirm, TypePlace,
+	TypeInvoice, TypeAcknowledge, TypeDispute, TypeProposeResolution, TypeAcceptResolution,
+	TypeRecordPayment, TypeConfirmReceipt, TypeRequestWriteOff, TypeAgreeWriteOff,
+	TypeNettingOpen, TypeNettingPay, TypeNettingConfirm,
 }
 
 // DecodeCommand parses and validates command bytes against the closed
@@ -280,6 +284,8 @@ func validatePayload(p any) *Rejection {
 		if _, err := parseDate(p.MoveInDate); err != nil {
 			return reject(CodeInvalid, "move_in_date: %q: %v", truncate(p.MoveInDate), err)
 		}
+	default:
+		return validateFeePayload(p)
 	}
 	return nil
 }

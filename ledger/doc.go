@@ -1,6 +1,6 @@
 // Package ledger is raaft's domain: the signed, append-only ledger of
-// adopter listings, exclusive match reservations and (later) interagency
-// fees that every agency's node runs over the same Raft log.
+// adopter listings, exclusive match reservations and interagency fees
+// that every agency's node runs over the same Raft log.
 //
 // # Design
 //
@@ -40,4 +40,85 @@
 //
 // The search index is derived, in-memory state (bitmaps per attribute
 // value), rebuilt from the listings bucket on open and restore.
+//
+// # Fees
+//
+// Schedule. The interagency fee schedule is governed data like the policy:
+// Genesis.Fees (absent: DefaultFeeSchedule) and the governance action
+// set_fee_schedule, which replaces it whole once a quorum approves. It has
+// one entry per fee year (1 April to 31 March, named by its start year):
+// amounts in pence per payee tier (vaa; la_raa) for one child and sibling
+// groups of 2, 3 and 4+, the London uplift in basis points, the instalment
+// plan, the intra-RAA rule and the VAT treatment. Example:
+//
+//	{"years":[{"year":2025,
+//	  "vaa":{"one_child_pence":3924500,"siblings_2_pence":5886750,"siblings_3_pence":7849000,"siblings_4_plus_pence":9811250},
+//	  "la_raa":{"one_child_pence":2700000,"siblings_2_pence":4050000,"siblings_3_pence":5400000,"siblings_4_plus_pence":6750000},
+//	  "london_uplift_bp":1000,
+//	  "instalments":[{"percent_bp":10000,"due":"at_placement"}],
+//	  "intra_raa":"no_fee","vat":"exempt"}]}
+//
+// The default's sibling amounts and its whole 2026/27 year are
+// placeholders that must be confirmed against CVAA's published rates (see
+// DefaultFeeSchedule). Money is int64 pence; every sum and product goes
+// through checked helpers, and one that would overflow rejects the
+// command instead of wrapping.
+//
+// Obligations. reservation.place creates the fee when the child's agency
+// (the holder, debtor) is not the approving agency (the listing's agency,
+// creditor) and the intra-RAA rule does not exempt them: the amount comes
+// from the fee year containing the move-in date, the payee's tier, the
+// number of children and the payee's London flag. Its id is the place
+// entry's sequence, and every placement stores exactly one fee decision
+// (obligation, same_agency or intra_raa), so there is one obligation per
+// placement, never two. A move-in date in a fee year the schedule does not
+// cover rejects the place (invalid, naming the year): the federation adds
+// the year by governance and the holder retries. Recording the placement
+// without its fee would leave a fee nobody could raise.
+//
+// Lifecycle. invoice (creditor; the scheduled amount, or another with an
+// adjustment code) → acknowledge (debtor) or dispute (debtor, with a
+// reason) → propose_resolution (either side) and accept_resolution (the
+// other side, naming the amount) → record_payment (debtor, partial allowed,
+// overpayment refused, an opaque reference) → confirm_receipt (creditor,
+// per payment) → settled once confirmed receipts cover the agreed amount.
+// request_write_off by one side and agree_write_off by the other write
+// the fee off. Every step is checked against the obligation's status and
+// the signer's role; payloads are closed enumerations, amounts and tokens.
+//
+// Double entry (TigerBeetle style, accounts.go). Each agency has a
+// receivable and a payable account with pending and posted debit and
+// credit totals. Every movement is a stored, immutable Transfer debiting
+// one account and crediting another: the scheduled fee is pending
+// (creditor receivable / debtor payable) until an amount is agreed, when
+// it is voided and the agreed amount posted; a payment is pending
+// (discharging the debt) until the creditor confirms receipt, when it is
+// posted; a write-off voids the pending fee or posts the unpaid rest. A
+// rule computes its transfers after deciding and applies them before any
+// other write, so an overflow still rejects with nothing written. Strict
+// mode checks after every batch that the accounts sum to zero and that each
+// touched obligation's transfers agree with its amounts and its placement;
+// Check recomputes every account from the transfers.
+//
+// Netting (netting.go). A period selects obligations by move-in date (a
+// fee year is FeeYearPeriod); statements select movements by ledger date.
+// NettingPlan shows each agency's net position over the agreed, unpaid
+// obligations of a period (no payment awaiting confirmation) and a plan
+// of at most n-1 transfers: positions sorted by agency id, then greedily
+// the largest debtor pays the largest creditor (ties to the smaller id).
+// fee.netting_open, by a party, recomputes that plan inside the FSM and
+// novates: each obligation's outstanding amount is discharged by a posted
+// "netted" transfer and each leg is owed by a posted "net_due" transfer,
+// so no agency's balance moves and the obligations are locked (status
+// netting). fee.netting_pay (the leg's payer, pending) and
+// fee.netting_confirm (its payee, posted) settle each leg; when every leg
+// is confirmed the run and all its obligations settle.
+//
+// Statements (statement.go). Statement(agency, period, asOfSeq) lists the
+// posted movements on the agency's accounts dated in the period, from
+// entries at or below asOfSeq, with sequence and entry hash, between an
+// opening and a closing balance; WriteCSV (RFC 4180, pounds) and WriteJSON
+// (pence) give the same bytes every time. Reconcile compares a finance
+// system's export in the same columns with the ledger: missing, extra and
+// differing amounts.
 package ledger

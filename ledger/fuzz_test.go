@@ -16,6 +16,8 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"listing.pause","id":"abcdefgh1","agency":"a1","user":"u1","payload":{"token":"` + tok + `"}}`))
 	f.Add([]byte(`{"v":1,"type":"reservation.reserve","id":"abcdefgh2","agency":"a1","user":"u1","payload":{"listing":"` + tok + `","child_tokens":["` + tok + `"],"hold_days":3}}`))
 	f.Add([]byte(`{"v":1,"type":"governance.propose","id":"abcdefgh3","agency":"a1","user":"u1","payload":{"action":"change_policy","policy":{"hold_days_default":28,"hold_days_max":28,"extension_days":28,"extensions_max":1,"holds_per_child_max":3,"proposal_days":30}}}`))
+	f.Add([]byte(`{"v":1,"type":"fee.invoice","id":"abcdefgh4","agency":"a1","user":"u1","payload":{"obligation_id":12,"amount_pence":2700000,"adjustment":"partial_waiver"}}`))
+	f.Add([]byte(`{"v":1,"type":"fee.record_payment","id":"abcdefgh5","agency":"a2","user":"u1","payload":{"obligation_id":12,"amount_pence":100,"reference":"` + tok + `"}}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -31,6 +33,9 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		if rp, ok := p.(*ledger.ReservePayload); ok && (len(rp.ChildTokens) == 0 || strings.Contains(rp.Listing, " ")) {
 			t.Fatalf("accepted bad reserve: %+v", rp)
+		}
+		if ip, ok := p.(*ledger.InvoicePayload); ok && (ip.AmountPence < 1 || ip.ObligationID == 0) {
+			t.Fatalf("accepted bad invoice: %+v", ip)
 		}
 	})
 }

@@ -21,6 +21,16 @@ type Genesis struct {
 	TimeMs     int64          `json:"time_ms"`    // ledger time at genesis, ms since the Unix epoch
 	Agencies   []AgencyRecord `json:"agencies"`
 	Policy     Policy         `json:"policy"`
+	// Fees is the first interagency fee schedule; absent means DefaultFeeSchedule.
+	Fees *FeeSchedule `json:"fees,omitempty"`
+}
+
+// feeSchedule returns the genesis fee schedule, or the default when it names none.
+func (g *Genesis) feeSchedule() FeeSchedule {
+	if g.Fees == nil {
+		return DefaultFeeSchedule()
+	}
+	return *g.Fees
 }
 
 // AgencyRecord is how an agency is described in a genesis or an add_agency proposal.
@@ -104,6 +114,11 @@ func (g *Genesis) validate() *Rejection {
 	}
 	if r := g.Policy.validate(); r != nil {
 		return r
+	}
+	if g.Fees != nil {
+		if r := g.Fees.validate("genesis.fees"); r != nil {
+			return r
+		}
 	}
 	ids, keys, nodes := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i := range g.Agencies {

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"fmt"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +14,7 @@ type Proposal struct {
 	AgencyID     string        `json:"agency_id,omitempty"`
 	KID          string        `json:"kid,omitempty"`
 	Policy       *Policy       `json:"policy,omitempty"`
+	Fees         *FeeSchedule  `json:"fees,omitempty"`
 	Proposer     string        `json:"proposer"`
 	Approvals    []string      `json:"approvals"` // agency ids, in log order
 	Status       string        `json:"status"`    // open | effective | expired
@@ -24,6 +24,12 @@ type Proposal struct {
 }
 
 func (p *ProposePayload) validate() *Rejection {
+	switch {
+	case p.Fees == nil && p.Action == ActionSetFeeSchedule:
+		return reject(CodeInvalid, "fees: missing; set_fee_schedule takes exactly: fees")
+	case p.Fees != nil && p.Action != ActionSetFeeSchedule:
+		return reject(CodeInvalid, "fees: given with action %q; only set_fee_schedule takes fees", truncate(p.Action))
+	}
 	switch p.Action {
 	case ActionAddAgency:
 		if p.Agency == nil || p.AgencyID != "" || p.Policy != nil || p.KID != "" {
@@ -43,8 +49,13 @@ func (p *ProposePayload) validate() *Rejection {
 			return reject(CodeInvalid, "change_policy takes exactly: policy")
 		}
 		return p.Policy.validate()
+	case ActionSetFeeSchedule:
+		if p.Agency != nil || p.AgencyID != "" || p.KID != "" || p.Policy != nil {
+			return reject(CodeInvalid, "set_fee_schedule takes exactly: fees")
+		}
+		return p.Fees.validate("fees")
 	default:
-		return reject(CodeInvalid, "action: %q: expected add_agency, remove_agency, revoke_key or change_policy", truncate(p.Action))
+		return reject(CodeInvalid, "action: %q: expected add_agency, remove_agency, revoke_key, change_policy or set_fee_schedule", truncate(p.Action))
 	}
 	return nil
 }
@@ -84,7 +95,7 @@ func (a *applier) dispatch(c *cmdCtx, p any) (*Rejection, error) {
 	case *PlacePayload:
 		return a.place(c, p)
 	}
-	return nil, fmt.Errorf("no rule for payload %T", p)
+	return a.dispatchFee(c, p)
 }
 
 // rotateKey replaces the agency's active key. It is signed with the old
@@ -161,7 +172,7 @@ func (a *applier) propose(c *cmdCtx, p *ProposePayload) (*Rejection, error) {
 		return nil, err
 	}
 	pr := &Proposal{
-		ID: c.seq, Action: p.Action, Agency: p.Agency, AgencyID: p.AgencyID, KID: p.KID, Policy: p.Policy,
+		ID: c.seq, Action: p.Action, Agency: p.Agency, AgencyID: p.AgencyID, KID: p.KID, Policy: p.Policy, Fees: p.Fees,
 		Proposer: c.cmd.Agency, Approvals: []string{c.cmd.Agency}, Status: "open",
 		CreatedMs: c.now, ExpiresMs: c.now + int64(pol.ProposalDays)*dayMs,
 	}
@@ -267,6 +278,8 @@ func (a *applier) enact(pr *Proposal) error {
 		return a.putAgency(ag)
 	case ActionChangePolicy:
 		return a.putPolicy(pr.Policy)
+	case ActionSetFeeSchedule:
+		return a.putFeeSchedule(pr.Fees)
 	}
 	ag, err := a.agency(pr.AgencyID)
 	if err != nil {

@@ -278,6 +278,13 @@ func (a *applier) place(c *cmdCtx, p *PlacePayload) (*Rejection, error) {
 		return reject(CodeInvalid, "move_in_date %s: expected between the reservation date %s and today",
 			p.MoveInDate, ledgerDate(r.CreatedMs).Format(time.DateOnly)), nil
 	}
+	obl, pf, rj, err := a.placementFee(c, r, moveIn)
+	if rj != nil || err != nil {
+		return rj, err
+	}
+	if rj, err := a.recordPlacementFee(c, r.ID, obl, pf); rj != nil || err != nil {
+		return rj, err
+	}
 	r.Status, r.MoveInDate, r.PlacedSeq = ResPlaced, p.MoveInDate, c.seq
 	li.Status = StatusPlaced
 	if err := a.putRes(r); err != nil {

@@ -38,11 +38,27 @@ var (
 	bHashes      = []byte("hashes")
 	bTree        = []byte("tree")
 
+	// fees: see accounts.go, obligation.go, netting.go
+	bFeeAccounts    = []byte("fee_accounts")     // agency\x00kind -> Account
+	bFeeTransfers   = []byte("fee_transfers")    // seq, n -> Transfer
+	bFeePending     = []byte("fee_pending")      // seq, n of unresolved pending transfers
+	bFeeAgencyXfers = []byte("fee_agency_xfers") // agency\x00 seq, n
+	bFeeOblXfers    = []byte("fee_obl_xfers")    // obligation, seq, n
+	bFeeRunXfers    = []byte("fee_run_xfers")    // run, seq, n
+	bFeeObligations = []byte("fee_obligations")  // id -> Obligation
+	bFeeByRes       = []byte("fee_by_res")       // reservation -> PlacementFee
+	bFeeByAgency    = []byte("fee_by_agency")    // agency\x00 id -> role
+	bFeeUnsettled   = []byte("fee_unsettled")    // ids of obligations not settled or written off
+	bFeePayments    = []byte("fee_payments")     // id -> Payment
+	bFeeRuns        = []byte("fee_runs")         // id -> NettingRun
+
 	bLocal    = []byte("local")
 	bRejected = []byte("rejected")
 
 	stateBuckets = [][]byte{bMeta, bAgencies, bKids, bNodeKeys, bProposals, bListings, bListingHist,
-		bRes, bResByAgency, bChildRes, bDue, bIdem, bEntries, bHashes, bTree}
+		bRes, bResByAgency, bChildRes, bDue, bIdem, bEntries, bHashes, bTree,
+		bFeeAccounts, bFeeTransfers, bFeePending, bFeeAgencyXfers, bFeeOblXfers, bFeeRunXfers,
+		bFeeObligations, bFeeByRes, bFeeByAgency, bFeeUnsettled, bFeePayments, bFeeRuns}
 	localBuckets = [][]byte{bLocal, bRejected}
 )
 
@@ -54,6 +70,7 @@ var (
 	kRange       = []byte("range")
 	kGenesisHash = []byte("genesis_hash")
 	kPolicy      = []byte("policy")
+	kFees        = []byte("fee_schedule")
 	kOrdinalNext = []byte("ordinal_next")
 	kApplied     = []byte("applied_index")
 )

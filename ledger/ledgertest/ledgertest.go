@@ -84,6 +84,39 @@ func Found(ags []*Agency, pol ledger.Policy) *Federation {
 	return &Federation{Agencies: ags, Genesis: doc}
 }
 
+// FoundGenesis signs a genesis g for the given agencies, every founder in
+// turn. Zero fields of g get the defaults Found uses (version, federation
+// "test", GenesisTimeMs, DefaultPolicy); g.Agencies is replaced by ags.
+// Tests use it for another genesis time or a fee schedule (g.Fees).
+func FoundGenesis(ags []*Agency, g ledger.Genesis) *Federation {
+	if g.V == 0 {
+		g.V = ledger.GenesisVersion
+	}
+	if g.Federation == "" {
+		g.Federation = "test"
+	}
+	if g.TimeMs == 0 {
+		g.TimeMs = GenesisTimeMs
+	}
+	if g.Policy == (ledger.Policy{}) {
+		g.Policy = ledger.DefaultPolicy()
+	}
+	g.Agencies = nil
+	for _, a := range ags {
+		g.Agencies = append(g.Agencies, a.Record)
+	}
+	doc, err := ledger.NewGenesisDocument(g)
+	if err != nil {
+		panic(err)
+	}
+	for _, a := range ags {
+		if doc, err = ledger.CosignGenesis(doc, a.Signer); err != nil {
+			panic(err)
+		}
+	}
+	return &Federation{Agencies: ags, Genesis: doc}
+}
+
 // Sign builds and signs a command of agency a.
 func (a *Agency) Sign(typ, id string, payload any) []byte {
 	c, err := ledger.NewCommand(typ, id, "user-1", payload)
