@@ -78,3 +78,12 @@ func distinctChars(s string) int {
 	}
 	return n
 }
+
+// CheckToken reports whether s is acceptable as an opaque token, for
+// clients that want to check before sending.
+func CheckToken(s string) error {
+	if r := checkToken("token", s); r != nil {
+		return r
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/raaft/raaft/config"
+	"github.com/raaft/raaft/node"
+	"github.com/spf13/cobra"
+)
+
+func newNodeCmd() *cobra.Command {
+	c := &cobra.Command{Use: "node", Short: "Run an agency node"}
+	var cfgFile string
+	run := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the node daemon: ledger, Raft over QUIC, and the HTTPS API",
+		Long: `run starts the node and serves until SIGTERM or SIGINT: the first signal drains the API
+(api.shutdown_timeout), then stops Raft and closes the ledger; a second signal exits at once.
+Every config key may also come from RAAFT_<SECTION>_<KEY> or a --section.key flag.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(config.LoadOptions{File: cfgFile, Flags: cmd.Flags()})
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			log := newLogger(cfg)
+			d, err := node.Start(cfg, log)
+			if err != nil {
+				return &exitError{exitFailure, err}
+			}
+			log.Info("node started", "node", cfg.Node.ID, "agency", cfg.Node.Agency, "api", d.APIAddr(), "raft", cfg.Raft.BindAddr)
+			ctx, cancel := context.WithCancel(context.Background())
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+			go func() {
+				<-sigs
+				log.Info("shutting down (signal again to force)")
+				cancel()
+				<-sigs
+				log.Error("second signal: exiting now")
+				os.Exit(exitFailure)
+			}()
+			if err := d.Wait(ctx); err != nil {
+				return &exitError{exitFailure, err}
+			}
+			log.Info("node stopped")
+			return nil
+		},
+	}
+	run.Flags().StringVar(&cfgFile, "config", "", "config file (YAML or TOML)")
+	c.AddCommand(run)
+	return c
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

@@ -1,0 +1,293 @@
+package consensus
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/raaft/raaft/ledger"
+)
+
+// Checkpoints: each node signs its tree head (size, root) with its agency
+// key and sends the signature to every registered node. A node that
+// receives a signature for a size it holds checks the root against its own
+// ledger (a mismatch is a fork: logged loudly, never co-signed) and adds its
+// own agency's signature for the same size, so the federation converges on
+// co-signed heads. A head signed by more than half of the active agencies
+// is what an auditor trusts.
+const (
+	checkpointsKeptMax   = 16 // tree sizes remembered
+	checkpointSendTimout = 2 * time.Second
+	checkpointQueueMax   = 64
+)
+
+// CheckpointSignature is one agency's signature over a tree head.
+type CheckpointSignature struct {
+	Agency string      `json:"agency"`
+	NodeID string      `json:"node_id"`
+	Size   uint64      `json:"size"`
+	Root   ledger.Hash `json:"root"`
+	JWS    string      `json:"jws"` // compact JWS over checkpointBody
+}
+
+// Checkpoint is a tree head with every agency signature collected for it.
+type Checkpoint struct {
+	Size           uint64                `json:"size"`
+	Root           ledger.Hash           `json:"root"`
+	Signatures     []CheckpointSignature `json:"signatures"`
+	QuorumCosigned bool                  `json:"quorum_cosigned"`
+}
+
+type checkpointBody struct {
+	Genesis ledger.Hash `json:"genesis"`
+	Size    uint64      `json:"size"`
+	Root    ledger.Hash `json:"root"`
+}
+
+type checkpoints struct {
+	n       *Node
+	mu      sync.Mutex
+	bySize  map[uint64]*Checkpoint
+	pending chan CheckpointSignature // our own new signatures to send
+}
+
+func newCheckpoints(n *Node) *checkpoints {
+	return &checkpoints{n: n, bySize: map[uint64]*Checkpoint{}, pending: make(chan CheckpointSignature, checkpointQueueMax)}
+}
+
+// loop signs the head every CheckpointInterval and sends our signatures.
+func (c *checkpoints) loop() {
+	t := time.NewTicker(c.n.cfg.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.n.ctx.Done():
+			return
+		case s := <-c.pending:
+			c.send(s)
+		case <-t.C:
+			head, err := c.n.l.Head()
+			if err == nil && head.Size > 0 {
+				c.cosign(head.Size, head.Root)
+			}
+			c.cosignPending()
+		}
+	}
+}
+
+// cosign adds our agency's signature for (size, root) unless we already signed it.
+func (c *checkpoints) cosign(size uint64, root ledger.Hash) {
+	agency := c.n.cfg.Signer.Agency()
+	c.mu.Lock()
+	cp := c.bySize[size]
+	signed := cp != nil && slices.ContainsFunc(cp.Signatures, func(s CheckpointSignature) bool { return s.Agency == agency })
+	c.mu.Unlock()
+	if signed {
+		return
+	}
+	s, err := c.sign(size, root)
+	if err != nil {
+		c.n.log.Warn("checkpoint sign", "err", err)
+		return
+	}
+	c.add(s)
+	select {
+	case c.pending <- s:
+	default: // the loop is behind; the next tick signs a newer head anyway
+	}
+}
+
+func (c *checkpoints) sign(size uint64, root ledger.Hash) (CheckpointSignature, error) {
+	g, err := c.n.l.GenesisHash()
+	if err != nil {
+		return CheckpointSignature{}, err
+	}
+	b, _ := json.Marshal(checkpointBody{Genesis: g, Size: size, Root: root})
+	jws, err := c.n.cfg.Signer.Sign(b)
+	if err != nil {
+		return CheckpointSignature{}, err
+	}
+	return CheckpointSignature{Agency: c.n.cfg.Signer.Agency(), NodeID: c.n.cfg.NodeID, Size: size, Root: root, JWS: string(jws)}, nil
+}
+
+// cosignPending signs sizes other agencies signed that we have since reached.
+func (c *checkpoints) cosignPending() {
+	head, err := c.n.l.Head()
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	var todo []uint64
+	for size := range c.bySize { //det:ok not the ledger; order does not matter
+		if size <= head.Size {
+			todo = append(todo, size)
+		}
+	}
+	c.mu.Unlock()
+	for _, size := range todo {
+		c.mu.Lock()
+		root := c.bySize[size].Root
+		c.mu.Unlock()
+		if mine, err := c.n.l.RootAt(size); err == nil && mine == root {
+			c.cosign(size, root)
+		}
+	}
+}
+
+// receive verifies a signature from a peer and records it.
+func (c *checkpoints) receive(s CheckpointSignature) error {
+	ag, err := c.n.l.Agency(s.Agency)
+	if err != nil || ag.Status != "active" {
+		return fmt.Errorf("checkpoint from %q: not an active agency", s.Agency)
+	}
+	if err := verifyCheckpoint(&ag, s, c.n.l); err != nil {
+		return err
+	}
+	if head, err := c.n.l.Head(); err == nil && s.Size <= head.Size {
+		mine, err := c.n.l.RootAt(s.Size)
+		if err != nil {
+			return err
+		}
+		if mine != s.Root {
+			c.n.log.Error("FORK: a peer signed a different root for a tree size we hold",
+				"agency", s.Agency, "node", s.NodeID, "size", s.Size, "their_root", s.Root, "our_root", mine)
+			return fmt.Errorf("checkpoint size %d: root differs from ours", s.Size)
+		}
+		c.add(s)
+		c.cosign(s.Size, s.Root)
+		return nil
+	}
+	c.add(s)
+	return nil
+}
+
+func verifyCheckpoint(ag *ledger.Agency, s CheckpointSignature, l *ledger.Ledger) error {
+	g, err := l.GenesisHash()
+	if err != nil {
+		return err
+	}
+	want, _ := json.Marshal(checkpointBody{Genesis: g, Size: s.Size, Root: s.Root})
+	for _, k := range ag.Keys {
+		if !k.Active {
+			continue
+		}
+		pub, err := decodeKey(k.PublicKey)
+		if err != nil {
+			continue
+		}
+		if body, err := ledger.VerifyCompact([]byte(s.JWS), pub); err == nil {
+			if string(body) != string(want) {
+				return fmt.Errorf("checkpoint from %s: signed body does not match size %d root %s", s.Agency, s.Size, s.Root)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("checkpoint from %s: signature does not verify with its active key", s.Agency)
+}
+
+func decodeKey(s string) (ed25519.PublicKey, error) {
+	b, err := b64url.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("bad key")
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// add records a signature, one per agency per size, keeping the newest sizes.
+func (c *checkpoints) add(s CheckpointSignature) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp := c.bySize[s.Size]
+	if cp == nil {
+		cp = &Checkpoint{Size: s.Size, Root: s.Root}
+		c.bySize[s.Size] = cp
+		c.evict()
+	}
+	if cp.Root != s.Root || slices.ContainsFunc(cp.Signatures, func(x CheckpointSignature) bool { return x.Agency == s.Agency }) {
+		return
+	}
+	cp.Signatures = append(cp.Signatures, s)
+	slices.SortFunc(cp.Signatures, func(a, b CheckpointSignature) int { return compareStrings(a.Agency, b.Agency) })
+}
+
+func (c *checkpoints) evict() {
+	for len(c.bySize) > checkpointsKeptMax {
+		oldest := ^uint64(0)
+		for size := range c.bySize { //det:ok finding a minimum
+			oldest = min(oldest, size)
+		}
+		delete(c.bySize, oldest)
+	}
+}
+
+// latest returns the newest checkpoint and the newest quorum-cosigned one.
+func (c *checkpoints) latest() (newest, cosigned *Checkpoint) {
+	ags, err := c.n.l.Agencies()
+	active := 0
+	if err == nil {
+		for _, a := range ags {
+			if a.Status == "active" {
+				active++
+			}
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cp := range c.bySize { //det:ok selecting maxima
+		cp.QuorumCosigned = len(cp.Signatures)*2 > active
+		if newest == nil || cp.Size > newest.Size {
+			newest = cp
+		}
+		if cp.QuorumCosigned && (cosigned == nil || cp.Size > cosigned.Size) {
+			cosigned = cp
+		}
+	}
+	return clone(newest), clone(cosigned)
+}
+
+func clone(cp *Checkpoint) *Checkpoint {
+	if cp == nil {
+		return nil
+	}
+	c := *cp
+	c.Signatures = slices.Clone(cp.Signatures)
+	return &c
+}
+
+// send delivers our signature to every other registered node, best effort.
+func (c *checkpoints) send(s CheckpointSignature) {
+	ags, err := c.n.l.Agencies()
+	if err != nil {
+		return
+	}
+	for _, a := range ags {
+		for _, nd := range a.Nodes {
+			if nd.ID == c.n.cfg.NodeID || a.Status != "active" {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(c.n.ctx, checkpointSendTimout)
+			conn, err := c.n.layer.DialRPC(ctx, nd.Address)
+			if err == nil {
+				_, err = call(conn, deadlineOf(ctx), &rpcRequest{Op: opCheckpoint, Checkpoint: &s})
+			}
+			cancel()
+			if err != nil {
+				c.n.log.Debug("checkpoint send", "to", nd.ID, "err", err)
+			}
+		}
+	}
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,100 @@
+package consensus
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"github.com/raaft/raaft/ledger"
+)
+
+// fsm adapts the ledger to raft.BatchingFSM. It is deliberately thin: the
+// apply logic lives in ledger, so `raaft ledger verify` replays the same
+// code without Raft. The ledger stores the last applied Raft index in the
+// same bbolt transaction as the state, and skips entries at or below it,
+// so a restart or a snapshot restore never applies an entry twice and never
+// skips one.
+type fsm struct {
+	l *ledger.Ledger
+	// applied is the highest log index whose batch the FSM has finished.
+	// raft's own AppliedIndex moves when logs are handed to the FSM, before
+	// they are applied, so linearizable reads wait on this instead.
+	applied atomic.Uint64
+}
+
+var (
+	_ raft.FSM         = (*fsm)(nil)
+	_ raft.BatchingFSM = (*fsm)(nil)
+)
+
+// Apply applies one log entry (raft calls ApplyBatch when it can).
+func (f *fsm) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch hands the command entries of a batch to the ledger in one
+// transaction and returns one result per log. Non-command logs (noop,
+// configuration) yield nil. A storage failure panics: an FSM that cannot
+// apply must stop the node rather than let it diverge (raft#307).
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	entries := make([]ledger.Entry, 0, len(logs))
+	pos := make([]int, 0, len(logs))
+	for i, lg := range logs {
+		if lg.Type != raft.LogCommand {
+			continue
+		}
+		entries = append(entries, ledger.Entry{Index: lg.Index, Data: lg.Data})
+		pos = append(pos, i)
+	}
+	defer f.applied.Store(logs[len(logs)-1].Index)
+	if len(entries) == 0 {
+		return out
+	}
+	res, err := f.l.ApplyBatch(entries)
+	if err != nil {
+		panic(fmt.Sprintf("consensus: ledger cannot apply logs %d..%d: %v", entries[0].Index, entries[len(entries)-1].Index, err))
+	}
+	for j, i := range pos {
+		r := res[j]
+		out[i] = &r
+	}
+	return out
+}
+
+// Snapshot returns at once; the copy is made in Persist, which raft runs
+// concurrently with Apply. The copy may therefore include entries applied
+// after the snapshot's index: that is safe, because on restore the ledger
+// records its own last applied index and skips the replayed entries it
+// already holds.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &ledgerSnapshot{l: f.l}, nil
+}
+
+// Restore replaces the ledger with a snapshot (atomic file swap).
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.l.Restore(rc); err != nil {
+		return err
+	}
+	idx, err := f.l.LastApplied()
+	f.applied.Store(idx)
+	return err
+}
+
+type ledgerSnapshot struct {
+	l *ledger.Ledger
+}
+
+// Persist writes a consistent copy of ledger.db (bbolt Tx.WriteTo) to the sink.
+func (s *ledgerSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.l.Snapshot(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("consensus: snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release is a no-op: Persist holds no resources after it returns.
+func (s *ledgerSnapshot) Release() {}

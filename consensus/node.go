@@ -1,0 +1,384 @@
+package consensus
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/raaft/raaft/ledger"
+)
+
+// Errors a caller must tell apart (STYLE rule 7).
+var (
+	// ErrNoLeader is returned when no leader could be reached before the
+	// deadline. Definite: the command was not written.
+	ErrNoLeader = errors.New("consensus: no leader reachable before the deadline")
+	// ErrUnknownOutcome is returned when the command reached a leader but the
+	// outcome is unknown (leadership lost, deadline): it may still commit.
+	// Retry with the same signed bytes; the idempotency id prevents a double apply.
+	ErrUnknownOutcome = errors.New("consensus: outcome unknown; retry with the same idempotency id")
+	// ErrNotLeader is returned by leader-only operations on a follower.
+	ErrNotLeader = errors.New("consensus: not the leader")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("consensus: node closed")
+)
+
+// Limits and intervals.
+const (
+	retryBackoffMin      = 20 * time.Millisecond
+	retryBackoffMax      = 500 * time.Millisecond
+	appliedPollInterval  = 2 * time.Millisecond
+	membershipInterval   = 500 * time.Millisecond
+	rpcHandlersMax       = 256 // concurrent inbound RPC streams
+	snapshotsRetained    = 2
+	logCacheEntries      = 512
+	promoteLagEntriesMax = 64 // a nonvoter this close to the leader's commit index is caught up
+)
+
+// Timings are the Raft timers. WAN-safe defaults come from DefaultTimings;
+// tests use FastTimings.
+type Timings struct {
+	Heartbeat         time.Duration
+	Election          time.Duration
+	LeaderLease       time.Duration
+	Commit            time.Duration
+	MaxAppendEntries  int
+	TrailingLogs      uint64
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	ApplyTimeout      time.Duration
+}
+
+// DefaultTimings are for nodes spread across England's public networks:
+// multi-second heartbeat and election timeouts (Consul's WAN guidance) so
+// a slow link does not cause needless elections.
+func DefaultTimings() Timings {
+	return Timings{Heartbeat: 2 * time.Second, Election: 2 * time.Second, LeaderLease: time.Second, Commit: 50 * time.Millisecond,
+		MaxAppendEntries: 512, TrailingLogs: 10240, SnapshotThreshold: 8192, SnapshotInterval: 120 * time.Second, ApplyTimeout: 10 * time.Second}
+}
+
+// FastTimings are for tests and the local development federation on one machine.
+func FastTimings() Timings {
+	return Timings{Heartbeat: 250 * time.Millisecond, Election: 250 * time.Millisecond, LeaderLease: 100 * time.Millisecond, Commit: 5 * time.Millisecond,
+		MaxAppendEntries: 512, TrailingLogs: 10240, SnapshotThreshold: 8192, SnapshotInterval: 30 * time.Second, ApplyTimeout: 5 * time.Second}
+}
+
+// Config configures a Node.
+type Config struct {
+	NodeID        string
+	DataDir       string // holds raft.db and snapshots/
+	Ledger        *ledger.Ledger
+	Signer        *ledger.Signer     // the node's agency key: checkpoints and housekeeping entries
+	NodeKey       ed25519.PrivateKey // the node's TLS key, registered in the ledger
+	BindAddr      string             // UDP host:port for QUIC
+	AdvertiseAddr string             // defaults to the bound address
+	Timings       Timings
+	VotersMax     int  // 3 or 5; further nodes stay nonvoters
+	NoSync        bool // tests only
+	// Bootstrap makes a founding node form the cluster from the genesis
+	// registry when it has no Raft state yet (idempotent across restarts).
+	Bootstrap          bool
+	ForwardTimeout     time.Duration // deadline for a write when the caller's context has none
+	ExpireInterval     time.Duration // leader proposes expiry of past-due holds this often (0: off)
+	CheckpointInterval time.Duration // nodes sign and exchange tree heads this often (0: off)
+	Logger             *slog.Logger
+	RaftLogOutput      io.Writer        // raft's own log lines (WARN and above); nil discards
+	Now                func() time.Time // the leader's clock for envelopes; nil = time.Now
+	// PacketFilter drops datagrams to or from refused peers (tests: partitions).
+	PacketFilter func(peer net.Addr) bool
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.NodeID == "" || c.DataDir == "" || c.Ledger == nil || c.Signer == nil || len(c.NodeKey) != ed25519.PrivateKeySize || c.BindAddr == "":
+		return errors.New("consensus: config needs NodeID, DataDir, Ledger, Signer, NodeKey and BindAddr")
+	case c.VotersMax != 3 && c.VotersMax != 5:
+		return fmt.Errorf("consensus: VotersMax %d: expected 3 or 5", c.VotersMax)
+	case c.Timings.Heartbeat <= 0 || c.Timings.Election < c.Timings.Heartbeat || c.Timings.LeaderLease > c.Timings.Heartbeat:
+		return errors.New("consensus: timings: need 0 < heartbeat <= election and lease <= heartbeat")
+	case c.ForwardTimeout <= 0:
+		return errors.New("consensus: ForwardTimeout must be positive")
+	}
+	return nil
+}
+
+// Node is one agency node's membership in the federation's Raft cluster.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	l     *ledger.Ledger
+	layer *QUICLayer
+	store *BoltStore
+	trans *raft.NetworkTransport
+	raft  *raft.Raft
+	cps   *checkpoints
+	fsm   *fsm
+
+	barrierMu   sync.Mutex
+	barrierTerm uint64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sem    chan struct{}
+}
+
+// Open starts the node: the QUIC layer, the Raft log store, Raft itself
+// (bootstrapping from the genesis registry if asked and new), the RPC
+// server and the background jobs. The ledger must already hold the genesis.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.Ledger.GenesisHash(); err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, now: cfg.Now, l: cfg.Ledger, sem: make(chan struct{}, rpcHandlersMax)}
+	if n.log == nil {
+		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if n.now == nil {
+		n.now = time.Now
+	}
+	n.log = n.log.With("node", cfg.NodeID)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.start(); err != nil {
+		n.cancel()
+		n.closeParts()
+		return nil, err
+	}
+	n.cps = newCheckpoints(n)
+	n.goLoop(n.serveRPC)
+	n.goLoop(n.membershipLoop)
+	if cfg.ExpireInterval > 0 {
+		n.goLoop(n.expireLoop)
+	}
+	if cfg.CheckpointInterval > 0 {
+		n.goLoop(n.cps.loop)
+	}
+	return n, nil
+}
+
+func (n *Node) goLoop(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+func (n *Node) start() error {
+	cfg := n.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	cert, err := NewNodeCertificate(cfg.NodeKey, cfg.NodeID)
+	if err != nil {
+		return err
+	}
+	n.layer, err = NewQUICLayer(QUICConfig{BindAddr: cfg.BindAddr, AdvertiseAddr: cfg.AdvertiseAddr, Certificate: cert, Authorize: n.authorize, Logger: n.log, PacketFilter: cfg.PacketFilter})
+	if err != nil {
+		return err
+	}
+	n.store, err = OpenBoltStore(filepath.Join(cfg.DataDir, "raft.db"), BoltStoreOptions{NoSync: cfg.NoSync})
+	if err != nil {
+		return err
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: cfg.RaftLogOutput})
+	if cfg.RaftLogOutput == nil {
+		hlog = hclog.NewNullLogger()
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, snapshotsRetained, hlog)
+	if err != nil {
+		return err
+	}
+	if err := n.catchUpFromSnapshot(snaps); err != nil {
+		return err
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: n.layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+	})
+	lc, err := raft.NewLogCache(logCacheEntries, n.store)
+	if err != nil {
+		return err
+	}
+	cache := &cachedStore{LogCache: lc, commit: n.store}
+	n.fsm = &fsm{l: n.l}
+	if idx, err := n.l.LastApplied(); err == nil {
+		n.fsm.applied.Store(idx)
+	}
+	n.raft, err = raft.NewRaft(n.raftConfig(hlog), n.fsm, cache, n.store, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("consensus: start raft: %w", err)
+	}
+	if cfg.Bootstrap {
+		return n.bootstrap()
+	}
+	return nil
+}
+
+// raftConfig sets every safety-relevant field explicitly (STYLE rule 11).
+func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
+	t := n.cfg.Timings
+	c := raft.DefaultConfig()
+	c.LocalID = raft.ServerID(n.cfg.NodeID)
+	c.ProtocolVersion = raft.ProtocolVersionMax
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout, c.CommitTimeout = t.Heartbeat, t.Election, t.LeaderLease, t.Commit
+	c.MaxAppendEntries = t.MaxAppendEntries
+	c.TrailingLogs, c.SnapshotThreshold, c.SnapshotInterval = t.TrailingLogs, t.SnapshotThreshold, t.SnapshotInterval
+	c.BatchApplyCh = false            // keep Apply's timeout meaningful
+	c.PreVoteDisabled = false         // pre-vote on: a partitioned node cannot disrupt the term
+	c.NoSnapshotRestoreOnStart = true // the ledger persists its own state; see catchUpFromSnapshot
+	// RestoreCommittedLogs stays off: in raft v1.8.0, NewRaft replays the
+	// committed logs and then scans for configuration entries only after
+	// them, so a restarted node forgets its peers ("no known peers",
+	// found by TestRestartAllOnPersistedState). The ledger already skips
+	// replayed entries by its own applied index, so nothing is lost.
+	c.RestoreCommittedLogs = false
+	c.Logger = hlog
+	return c
+}
+
+// catchUpFromSnapshot restores the ledger from the newest Raft snapshot if
+// the ledger is behind it (e.g. ledger.db was lost). Raft is told not to
+// restore on start because the ledger normally already holds every
+// entry up to its own last applied index.
+func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	applied, err := n.l.LastApplied()
+	if err != nil {
+		return err
+	}
+	if list[0].Index <= applied {
+		return nil
+	}
+	n.log.Warn("ledger is behind the newest snapshot; restoring it", "ledger_applied", applied, "snapshot_index", list[0].Index)
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return n.l.Restore(rc)
+}
+
+// FoundingServers derives the initial Raft configuration from the registry:
+// every registered node in agency-id order, the first votersMax as voters.
+// Every founding node computes the same list, so each may bootstrap.
+func FoundingServers(l *ledger.Ledger, votersMax int) ([]raft.Server, error) {
+	ags, err := l.Agencies()
+	if err != nil {
+		return nil, err
+	}
+	var out []raft.Server
+	for _, a := range ags {
+		if a.Status != "active" {
+			continue
+		}
+		for _, nd := range a.Nodes {
+			s := raft.Server{ID: raft.ServerID(nd.ID), Address: raft.ServerAddress(nd.Address), Suffrage: raft.Voter}
+			if len(out) >= votersMax {
+				s.Suffrage = raft.Nonvoter
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (n *Node) bootstrap() error {
+	// BootstrapCluster refuses (ErrCantBootstrap) once there is any Raft
+	// state, so a restart never re-bootstraps.
+	servers, err := FoundingServers(n.l, n.cfg.VotersMax)
+	if err != nil {
+		return err
+	}
+	found, voter := false, false
+	for _, s := range servers {
+		if string(s.ID) == n.cfg.NodeID {
+			found, voter = true, s.Suffrage == raft.Voter
+		}
+	}
+	if !found {
+		return fmt.Errorf("consensus: node %s is not a founding node in the genesis; start it without bootstrap to join", n.cfg.NodeID)
+	}
+	if !voter {
+		return nil // founding nonvoters receive the configuration from the voters
+	}
+	err = n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if errors.Is(err, raft.ErrCantBootstrap) {
+		return nil
+	}
+	return err
+}
+
+// authorize maps a peer's TLS key to a registered node id, or refuses it.
+func (n *Node) authorize(pub ed25519.PublicKey) (string, error) {
+	nk, err := n.l.NodeByKey(ledger.EncodePublicKey(pub))
+	if err != nil {
+		return "", fmt.Errorf("consensus: peer key is not a registered node key: %w", err)
+	}
+	return nk.NodeID, nil
+}
+
+// Close stops the background jobs, Raft, the transport and the stores, and
+// waits for every goroutine the node started. Idempotent.
+func (n *Node) Close() error {
+	if n.ctx.Err() != nil {
+		return nil
+	}
+	n.cancel()
+	var errs []error
+	if n.raft != nil {
+		errs = append(errs, n.raft.Shutdown().Error())
+	}
+	errs = append(errs, n.closeParts())
+	n.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeParts() error {
+	var errs []error
+	if n.trans != nil {
+		errs = append(errs, n.trans.Close())
+	}
+	if n.layer != nil {
+		errs = append(errs, n.layer.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Raft exposes the underlying raft for tests and operator tooling.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// Addr is the node's QUIC address.
+func (n *Node) Addr() net.Addr { return n.layer.Addr() }
+
+// cachedStore puts raft's log cache in front of the bbolt store and keeps
+// the store's commit tracking visible to raft (LogCache does not forward it).
+type cachedStore struct {
+	*raft.LogCache
+	commit raft.CommitTrackingLogStore
+}
+
+// StageCommitIndex forwards to the store.
+func (c *cachedStore) StageCommitIndex(i uint64) error { return c.commit.StageCommitIndex(i) }
+
+// GetCommitIndex forwards to the store.
+func (c *cachedStore) GetCommitIndex() (uint64, error) { return c.commit.GetCommitIndex() }

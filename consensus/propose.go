@@ -1,0 +1,184 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/raaft/raaft/ledger"
+)
+
+// Propose submits a signed command and returns the ledger's definite
+// result. On a follower the command is forwarded to the leader over the
+// RPC ALPN; on a leader change it is retried at the new leader with the
+// same bytes (same idempotency id), so it is applied at most once. Errors:
+// ErrNoLeader (definite, nothing written), ErrUnknownOutcome (it may have
+// been written: retry with the same bytes), or the context's error.
+func (n *Node) Propose(ctx context.Context, signed []byte) (ledger.Result, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ForwardTimeout)
+		defer cancel()
+	}
+	reached := false // a leader accepted the command for replication at least once
+	for backoff := retryBackoffMin; ; backoff = min(2*backoff, retryBackoffMax) {
+		if n.ctx.Err() != nil {
+			return ledger.Result{}, ErrClosed
+		}
+		res, attempted, err := n.proposeOnce(ctx, signed)
+		if err == nil {
+			return res, nil
+		}
+		reached = reached || attempted
+		n.log.Debug("propose retry", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			if reached {
+				return ledger.Result{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+			}
+			return ledger.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, err)
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// proposeOnce tries the current leader once. attempted reports whether a
+// leader may have appended the command (the outcome is then unknown on error).
+func (n *Node) proposeOnce(ctx context.Context, signed []byte) (res ledger.Result, attempted bool, err error) {
+	if n.raft.State() == raft.Leader {
+		res, err := n.applyLocal(ctx, signed)
+		return res, err == nil || !errors.Is(err, raft.ErrNotLeader), err
+	}
+	addr, id := n.raft.LeaderWithID()
+	if addr == "" {
+		return res, false, errors.New("no leader known")
+	}
+	conn, err := n.layer.DialRPC(ctx, string(addr))
+	if err != nil {
+		return res, false, fmt.Errorf("dial leader %s: %w", id, err)
+	}
+	resp, err := call(conn, deadlineOf(ctx), &rpcRequest{Op: opPropose, Signed: signed})
+	if err != nil {
+		return res, !isNotLeader(err), err
+	}
+	if resp.Result == nil {
+		return res, true, errors.New("leader returned no result")
+	}
+	return *resp.Result, true, nil
+}
+
+// applyLocal appends the command on this leader, wrapped in an envelope
+// carrying the leader's clock (the only time the ledger sees).
+func (n *Node) applyLocal(ctx context.Context, signed []byte) (ledger.Result, error) {
+	timeout := time.Until(deadlineOf(ctx))
+	if timeout <= 0 {
+		return ledger.Result{}, context.DeadlineExceeded
+	}
+	f := n.raft.Apply(ledger.EncodeEnvelope(n.now().UnixMilli(), signed), min(timeout, n.cfg.Timings.ApplyTimeout))
+	// Apply's timeout bounds only enqueueing; the future resolves when the
+	// entry commits or leadership is lost. Wait no longer than the caller.
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return ledger.Result{}, err
+		}
+	case <-ctx.Done():
+		return ledger.Result{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, ctx.Err())
+	}
+	r, ok := f.Response().(*ledger.Result)
+	if !ok || r == nil {
+		return ledger.Result{}, fmt.Errorf("consensus: FSM returned %T", f.Response())
+	}
+	return *r, nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(rpcIOTimeout)
+}
+
+// Barrier returns once this node has applied everything committed before
+// the call, so a read that follows is linearizable (rqlite's "linearizable"
+// level): the leader confirms its leadership with a quorum (VerifyLeader)
+// and names its FSM's applied index (after a Barrier once per term, so it
+// covers every earlier term's entries); a follower asks the leader for that
+// index and waits until its own FSM has applied it.
+func (n *Node) Barrier(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ForwardTimeout)
+		defer cancel()
+	}
+	var idx uint64
+	for backoff := retryBackoffMin; ; backoff = min(2*backoff, retryBackoffMax) {
+		var err error
+		if idx, err = n.readIndex(ctx); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ErrNoLeader, err)
+		case <-time.After(backoff):
+		}
+	}
+	for n.fsm.applied.Load() < idx {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("consensus: applied %d of read index %d: %w", n.fsm.applied.Load(), idx, ctx.Err())
+		case <-time.After(appliedPollInterval):
+		}
+	}
+	return nil
+}
+
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	if n.raft.State() == raft.Leader {
+		return n.leaderReadIndex(ctx)
+	}
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		return 0, errors.New("no leader known")
+	}
+	conn, err := n.layer.DialRPC(ctx, string(addr))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := call(conn, deadlineOf(ctx), &rpcRequest{Op: opReadIndex})
+	if err != nil {
+		return 0, err
+	}
+	return resp.ReadIndex, nil
+}
+
+func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
+	timeout := time.Until(deadlineOf(ctx))
+	term := n.raft.CurrentTerm()
+	n.barrierMu.Lock()
+	if n.barrierTerm != term {
+		if err := n.raft.Barrier(timeout).Error(); err != nil {
+			n.barrierMu.Unlock()
+			return 0, err
+		}
+		n.barrierTerm = term
+	}
+	n.barrierMu.Unlock()
+	// Every write this leader acknowledged was applied by its FSM before the
+	// acknowledgement, and the per-term Barrier covers earlier leaders'
+	// writes, so the FSM's applied index bounds every acknowledged write.
+	// Unlike the commit index it always names an entry the FSM sees (not a
+	// noop or barrier), so a follower can wait for it.
+	idx := n.fsm.applied.Load()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return 0, err
+	}
+	if n.raft.CurrentTerm() != term {
+		return 0, raft.ErrLeadershipLost
+	}
+	return idx, nil
+}

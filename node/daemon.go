@@ -1,0 +1,317 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/raaft/raaft/config"
+	"github.com/raaft/raaft/consensus"
+	"github.com/raaft/raaft/ledger"
+	"github.com/raaft/raaft/protocol"
+)
+
+// Daemon is one running agency node: ledger, consensus and the HTTPS API,
+// wired from a Config. It is the Main of this program: `raaft node run`
+// and the whole-binary tests start the same thing.
+type Daemon struct {
+	cfg    config.Config
+	log    *slog.Logger
+	ledger *ledger.Ledger
+	cons   *consensus.Node
+	http   *http.Server
+	ln     net.Listener
+	served chan error
+
+	accessLog   io.Closer
+	startCommit uint64
+	ready       atomic.Bool
+}
+
+// Start opens the ledger (applying the genesis on first start), joins or
+// forms the Raft cluster, and starts serving the API. It returns once the
+// API is listening; Ready reports when the node has caught up.
+func Start(cfg config.Config, logger *slog.Logger) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: logger, served: make(chan error, 1)}
+	if err := d.open(); err != nil {
+		d.closeAll()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) open() error {
+	cfg := d.cfg
+	agencyKey, err := ReadKeyFile(cfg.Node.AgencyKeyFile)
+	if err != nil {
+		return err
+	}
+	nodeKey, err := ReadKeyFile(cfg.Node.NodeKeyFile)
+	if err != nil {
+		return err
+	}
+	genesis, err := os.ReadFile(cfg.Node.GenesisFile)
+	if err != nil {
+		return fmt.Errorf("node.genesis_file: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
+		return err
+	}
+	d.ledger, err = ledger.Open(filepath.Join(cfg.Node.DataDir, "ledger.db"), ledger.Options{NoSync: cfg.Raft.NoSync})
+	if err != nil {
+		return err
+	}
+	if err := d.ledger.InitGenesis(genesis); err != nil {
+		return fmt.Errorf("genesis %s: %w", cfg.Node.GenesisFile, err)
+	}
+	signer, err := ledger.NewSigner(cfg.Node.Agency, agencyKey)
+	if err != nil {
+		return err
+	}
+	if err := d.checkRegistered(signer); err != nil {
+		return err
+	}
+	founding, err := consensus.FoundingServers(d.ledger, cfg.Raft.VotersMax)
+	if err != nil {
+		return err
+	}
+	d.cons, err = consensus.Open(consensus.Config{
+		NodeID: cfg.Node.ID, DataDir: filepath.Join(cfg.Node.DataDir, "raft"), Ledger: d.ledger, Signer: signer, NodeKey: nodeKey,
+		BindAddr: cfg.Raft.BindAddr, AdvertiseAddr: cfg.Raft.AdvertiseAddr, Timings: timings(cfg), VotersMax: cfg.Raft.VotersMax,
+		NoSync: cfg.Raft.NoSync, Bootstrap: slices.ContainsFunc(founding, func(s raft.Server) bool { return string(s.ID) == cfg.Node.ID }),
+		ForwardTimeout: cfg.Forward.Timeout, ExpireInterval: cfg.Housekeeping.ExpireInterval, CheckpointInterval: cfg.Housekeeping.CheckpointInterval,
+		Logger: d.log, RaftLogOutput: os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	d.startCommit = d.cons.Raft().CommitIndex()
+	return d.serve(signer)
+}
+
+// checkRegistered refuses to start a node whose agency key or node id the
+// ledger does not know: better a clear error now than a refused handshake later.
+func (d *Daemon) checkRegistered(signer *ledger.Signer) error {
+	ag, err := d.ledger.Agency(d.cfg.Node.Agency)
+	if errors.Is(err, ledger.ErrNotFound) {
+		d.log.Warn("agency is not in this node's copy of the registry yet; it will be once replication catches up", "agency", d.cfg.Node.Agency)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(ag.Keys, func(k ledger.AgencyKey) bool { return k.KID == signer.KID() }) {
+		return fmt.Errorf("node.agency_key_file: key %s is not a key of agency %s in the registry", signer.KID(), ag.ID)
+	}
+	return nil
+}
+
+func timings(cfg config.Config) consensus.Timings {
+	r := cfg.Raft
+	return consensus.Timings{
+		Heartbeat: r.HeartbeatTimeout, Election: r.ElectionTimeout, LeaderLease: r.LeaderLeaseTimeout, Commit: r.CommitTimeout,
+		MaxAppendEntries: r.MaxAppendEntries, TrailingLogs: uint64(r.TrailingLogs), SnapshotThreshold: uint64(r.SnapshotThreshold),
+		SnapshotInterval: r.SnapshotInterval, ApplyTimeout: r.ApplyTimeout,
+	}
+}
+
+// Ready reports whether the node can serve: it has a leader and has
+// applied everything committed when it started.
+func (d *Daemon) Ready() error {
+	if d.ready.Load() {
+		if _, id := d.cons.Raft().LeaderWithID(); id == "" {
+			return errors.New("no leader")
+		}
+		return nil
+	}
+	st := d.cons.Status()
+	switch {
+	case st.LeaderID == "":
+		return errors.New("no leader yet")
+	case st.AppliedIndex < d.startCommit:
+		return fmt.Errorf("catching up: applied %d of %d", st.AppliedIndex, d.startCommit)
+	}
+	d.ready.Store(true)
+	return nil
+}
+
+// Wait blocks until ctx is done or the API server fails, then shuts down:
+// the API drains within api.shutdown_timeout, then Raft and the ledger close.
+func (d *Daemon) Wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-d.served:
+	}
+	return errors.Join(err, d.Shutdown())
+}
+
+// Shutdown stops the daemon gracefully. Idempotent.
+func (d *Daemon) Shutdown() error {
+	var errs []error
+	if d.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.API.ShutdownTimeout)
+		errs = append(errs, d.http.Shutdown(ctx))
+		cancel()
+		d.http = nil
+	}
+	errs = append(errs, d.closeAll())
+	if d.accessLog != nil {
+		errs = append(errs, d.accessLog.Close())
+		d.accessLog = nil
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) closeAll() error {
+	var errs []error
+	if d.cons != nil {
+		errs = append(errs, d.cons.Close())
+		d.cons = nil
+	}
+	if d.ledger != nil {
+		errs = append(errs, d.ledger.Close())
+		d.ledger = nil
+	}
+	return errors.Join(errs...)
+}
+
+// APIAddr is the address the API listens on.
+func (d *Daemon) APIAddr() string { return d.ln.Addr().String() }
+
+// Consensus exposes the consensus node (status, membership) to tooling and tests.
+func (d *Daemon) Consensus() *consensus.Node { return d.cons }
+
+func (d *Daemon) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", d.cfg.API.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("api.listen_addr: %w", err)
+	}
+	if d.cfg.API.TLSCertFile == "" {
+		d.log.Warn("api: serving plain HTTP (no api.tls_cert_file); only for loopback or behind a TLS proxy")
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(d.cfg.API.TLSCertFile, d.cfg.API.TLSKeyFile)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api.tls_cert_file: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}), nil
+}
+
+// serve builds the authenticator and the API server and starts serving.
+func (d *Daemon) serve(signer *ledger.Signer) error {
+	cfg := d.cfg
+	auth, err := d.authenticator()
+	if err != nil {
+		return err
+	}
+	alog, err := os.OpenFile(cfg.AccessLogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("api.access_log_file: %w", err)
+	}
+	d.accessLog = alog
+	srv, err := NewServer(ServerConfig{
+		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: signer, Auth: auth, AccessLog: alog,
+		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	if d.ln, err = d.listen(); err != nil {
+		return err
+	}
+	d.http = &http.Server{Handler: srv.Handler(), ReadTimeout: cfg.API.ReadTimeout, WriteTimeout: cfg.API.WriteTimeout,
+		ReadHeaderTimeout: cfg.API.ReadTimeout, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := d.http.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
+			d.served <- err
+		}
+	}()
+	return nil
+}
+
+// authenticator trusts the configured identity provider's JWKS and, when
+// auth.dev_issuer is on, the node-local dev issuer (key dev-issuer.key
+// beside the agency key).
+func (d *Daemon) authenticator() (*Authenticator, error) {
+	cfg := d.cfg.Auth
+	var set jwk.Set
+	if cfg.JWKS != "" {
+		s, err := LoadJWKS(cfg.JWKS)
+		if err != nil {
+			return nil, err
+		}
+		set = s
+	}
+	if cfg.DevIssuer {
+		di, err := d.DevIssuer()
+		if err != nil {
+			return nil, err
+		}
+		if set == nil {
+			set = jwk.NewSet()
+		}
+		k, _ := di.Keys().Key(0)
+		if err := set.AddKey(k); err != nil {
+			return nil, err
+		}
+	}
+	return NewAuthenticator(AuthConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, Keys: set, RoleClaim: cfg.RoleClaim, Skew: cfg.ClockSkew, Agency: d.cfg.Node.Agency})
+}
+
+// DevIssuer returns the node-local token issuer (key dev-issuer.key next to the agency key).
+func (d *Daemon) DevIssuer() (*DevIssuer, error) {
+	return LoadDevIssuer(d.cfg)
+}
+
+// LoadDevIssuer loads the dev issuer of a node config.
+func LoadDevIssuer(cfg config.Config) (*DevIssuer, error) {
+	key, err := ReadKeyFile(filepath.Join(filepath.Dir(cfg.Node.AgencyKeyFile), "dev-issuer.key"))
+	if err != nil {
+		return nil, fmt.Errorf("auth.dev_issuer: %w", err)
+	}
+	return NewDevIssuer(key, cfg.Auth.Issuer, cfg.Auth.Audience, cfg.Node.Agency)
+}
+
+// replicator adapts consensus.Node to the API's Replicator.
+type replicator struct{ n *consensus.Node }
+
+func (r replicator) Propose(ctx context.Context, signed []byte) (ledger.Result, error) {
+	return r.n.Propose(ctx, signed)
+}
+
+func (r replicator) Barrier(ctx context.Context) error { return r.n.Barrier(ctx) }
+
+func (r replicator) Status() protocol.ClusterStatus {
+	st := r.n.Status()
+	out := protocol.ClusterStatus{NodeID: st.NodeID, Agency: st.Agency, State: st.State, LeaderID: st.LeaderID, LeaderAddr: st.LeaderAddr,
+		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Head: st.Head,
+		Checkpoint: checkpointOut(st.Checkpoint), CosignedCheckpoint: checkpointOut(st.CosignedCheckpoint)}
+	for _, s := range st.Servers {
+		out.Servers = append(out.Servers, protocol.Server(s))
+	}
+	return out
+}
+
+func checkpointOut(c *consensus.Checkpoint) *protocol.Checkpoint {
+	if c == nil {
+		return nil
+	}
+	out := &protocol.Checkpoint{Size: c.Size, Root: c.Root, QuorumCosigned: c.QuorumCosigned}
+	for _, s := range c.Signatures {
+		out.Signatures = append(out.Signatures, protocol.CheckpointSignature(s))
+	}
+	return out
+}
