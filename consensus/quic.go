@@ -72,6 +72,14 @@ const (
 	// streamOpenAttemptsMax is how often openStream tries: the cached
 	// connection, then once more on a fresh dial if that one had died.
 	streamOpenAttemptsMax = 2
+	// closeStreamsWaitMax bounds how long Close waits for the streams
+	// Accept and AcceptRPC handed out to be closed by their handlers. Their
+	// connections are closed by then, so handlers fail fast; the wait
+	// matters because raft's heartbeat fast path writes the stable store
+	// from the transport's handler goroutine, which Raft.Shutdown does not
+	// wait for: once NetworkTransport.Close returns, no handler still runs
+	// and the store can be closed.
+	closeStreamsWaitMax = 5 * time.Second
 )
 
 // QUIC application error codes sent to peers.
@@ -305,6 +313,8 @@ type QUICLayer struct {
 	closed        bool
 	conns         map[connKey]*dialEntry // dialed connections
 	acceptedConns int                    // connections in serveConn
+	openStreams   int                    // accepted streams not yet closed
+	streamsDone   chan struct{}          // closed when openStreams drops to 0 during Close
 
 	closeOnce sync.Once
 	closeErr  error
@@ -795,6 +805,10 @@ func (l *QUICLayer) serveConn(conn *quic.Conn, q chan inbound, peer PeerInfo) {
 			return
 		}
 		sc := newStreamConn(s, conn)
+		l.mu.Lock()
+		l.openStreams++
+		l.mu.Unlock()
+		sc.onClose = l.streamClosed
 		select {
 		case q <- inbound{conn: sc, peer: peer}:
 		default:
@@ -805,9 +819,11 @@ func (l *QUICLayer) serveConn(conn *quic.Conn, q chan inbound, peer PeerInfo) {
 }
 
 // Close stops accepting, closes every connection (peers see an orderly
-// close), waits for the layer's goroutines, then closes the UDP socket.
-// Streams already handed out fail on their next read or write. Close is
-// idempotent; later calls return the first call's result.
+// close), waits for the layer's goroutines, then for the streams handed out
+// by Accept and AcceptRPC to be closed (at most closeStreamsWaitMax; they
+// fail on their next read or write), and closes the UDP socket. So when
+// raft.NetworkTransport.Close returns, none of its handlers is still
+// running. Close is idempotent; later calls return the first call's result.
 func (l *QUICLayer) Close() error {
 	l.closeOnce.Do(func() { l.closeErr = l.close() })
 	return l.closeErr
@@ -835,13 +851,45 @@ func (l *QUICLayer) close() error {
 		_ = c.CloseWithError(connCodeClosing, "node shutting down")
 	}
 	l.wg.Wait()
-	errs = append(errs, l.tr.Close(), l.udp.Close())
 	for _, q := range []chan inbound{l.raftQ, l.rpcQ} {
 		for len(q) > 0 {
 			(<-q).conn.refuse()
 		}
 	}
+	l.waitStreamsClosed()
+	errs = append(errs, l.tr.Close(), l.udp.Close())
 	return errors.Join(errs...)
+}
+
+// waitStreamsClosed waits, at most closeStreamsWaitMax, until every
+// accepted stream has been closed by whoever holds it.
+func (l *QUICLayer) waitStreamsClosed() {
+	l.mu.Lock()
+	if l.openStreams == 0 {
+		l.mu.Unlock()
+		return
+	}
+	l.streamsDone = make(chan struct{})
+	done, open := l.streamsDone, l.openStreams
+	l.mu.Unlock()
+	timer := time.NewTimer(closeStreamsWaitMax)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		l.log.Warn("closing with accepted streams still open", "streams", open, "waited", closeStreamsWaitMax)
+	}
+}
+
+// streamClosed is called once by each accepted stream when it is closed.
+func (l *QUICLayer) streamClosed() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.openStreams--
+	if l.openStreams == 0 && l.streamsDone != nil {
+		close(l.streamsDone)
+		l.streamsDone = nil
+	}
 }
 
 // streamConn is one bidirectional QUIC stream as a net.Conn. A QUIC stream
@@ -851,6 +899,7 @@ type streamConn struct {
 	*quic.Stream
 	conn      *quic.Conn
 	closeOnce sync.Once
+	onClose   func() // set on accepted streams: the layer counts them
 }
 
 var _ net.Conn = (*streamConn)(nil)
@@ -886,6 +935,9 @@ func (c *streamConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.Stream.CancelRead(streamCodeClosed)
 		_ = c.Stream.Close()
+		if c.onClose != nil {
+			c.onClose()
+		}
 	})
 	return nil
 }
@@ -895,6 +947,9 @@ func (c *streamConn) refuse() {
 	c.closeOnce.Do(func() {
 		c.Stream.CancelRead(streamCodeBusy)
 		c.Stream.CancelWrite(streamCodeBusy)
+		if c.onClose != nil {
+			c.onClose()
+		}
 	})
 }
 

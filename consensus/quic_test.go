@@ -576,6 +576,48 @@ func TestQUICClose(t *testing.T) {
 	}
 }
 
+// Close returns only after the streams Accept handed out are closed by
+// their holder (raft's handlers), so the store under raft can be closed
+// safely after the transport.
+func TestQUICCloseWaitsForAcceptedStreams(t *testing.T) {
+	a, b := newTestNode(t, "agency-a"), newTestNode(t, "agency-b")
+	la, lb := newTestLayer(t, a, newAuthorizer(a, b), ""), newTestLayer(t, b, newAuthorizer(a, b), "")
+	c, err := la.Dial(raft.ServerAddress(lb.Addr().String()), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	held, err := lb.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- lb.Close() }()
+	// The held stream fails fast once its connection is closed...
+	_ = held.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := held.Read(make([]byte, 2)); err == nil {
+		t.Fatal("read on a closing layer succeeded")
+	}
+	// ...but Close waits until the holder closes it.
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while an accepted stream was still open", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	_ = held.Close()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(closeStreamsWaitMax / 2):
+		t.Fatal("Close did not return after the stream was closed")
+	}
+}
+
 // When a peer's layer closes, its streams read as io.EOF on our side, so
 // raft's handlers end quietly.
 func TestQUICOrderlyCloseReadsEOF(t *testing.T) {

@@ -315,3 +315,6 @@ func checkpointOut(c *consensus.Checkpoint) *protocol.Checkpoint {
 	}
 	return out
 }
+
+// ConsensusReplicator adapts a consensus node to the API's Replicator.
+func ConsensusReplicator(n *consensus.Node) Replicator { return replicator{n} }

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/raaft/raaft/ledger/ledgertest"
+	"github.com/raaft/raaft/node"
+	"github.com/raaft/raaft/protocol"
+)
+
+// freePortOffset finds an offset at which the dev ports (QUIC and API) are free.
+func freePortOffset(t *testing.T, n int) int {
+	for off := 1000 + os.Getpid()%500*10; off < 20000; off += 37 {
+		ok := true
+		for i := range n {
+			for _, a := range []string{devAddr(devRaftPortBase, off, i), devAddr(devAPIPortBase, off, i)} {
+				if c, err := net.ListenPacket("udp", a); err != nil {
+					ok = false
+				} else {
+					c.Close()
+				}
+				if l, err := net.Listen("tcp", a); err != nil {
+					ok = false
+				} else {
+					l.Close()
+				}
+			}
+		}
+		if ok {
+			return off
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+// TestWholeBinary builds raaft, runs three `raaft node run` processes,
+// races two agencies for one adopter, kills the leader with SIGKILL, keeps
+// writing, restarts it, and checks every node reports the same ledger head.
+func TestWholeBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	bin := filepath.Join(t.TempDir(), "raaft")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	off := freePortOffset(t, 3)
+	if _, err := devPrepare(dir, 3, off); err != nil {
+		t.Fatal(err)
+	}
+	nodes := make([]*devNode, 3)
+	for i := range nodes {
+		nodes[i] = &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
+		if err := nodes[i].start(bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		devStop(nodes)
+		if t.Failed() {
+			for _, nd := range nodes {
+				b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
+				t.Logf("--- %s log (tail):\n%s", nd.ag.id, tail(b, 3000))
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := devWaitReady(ctx, dir, nodes); err != nil {
+		t.Fatal(err)
+	}
+	hc, _ := devHTTPClient(dir)
+	clients := make([]*protocol.Client, 3)
+	for i, nd := range nodes {
+		toks, err := devTokens(nd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc)
+	}
+	listing := protocol.NewToken()
+	if _, err := clients[0].Publish(ctx, protocol.ListingRequest{Token: listing, Attrs: ledgertest.Attrs()}, ""); err != nil {
+		t.Fatal(err)
+	}
+	// two agencies reserve the same adopter at the same moment: exactly one wins
+	var wg sync.WaitGroup
+	wins := make([]bool, 2)
+	for i := 1; i <= 2; i++ {
+		wg.Go(func() {
+			_, err := clients[i].Reserve(ctx, protocol.ReserveRequest{Listing: listing, ChildTokens: []string{protocol.NewToken()}}, "")
+			wins[i-1] = err == nil
+		})
+	}
+	wg.Wait()
+	if wins[0] == wins[1] {
+		t.Fatalf("reservation race: wins %v; exactly one must win", wins)
+	}
+	// kill the leader with SIGKILL, keep writing through the others
+	st, err := clients[0].Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := -1
+	for i, nd := range nodes {
+		if st.LeaderID == nd.ag.id+"-node1" {
+			leader = i
+		}
+	}
+	if leader < 0 {
+		t.Fatalf("no leader in %+v", st)
+	}
+	if err := nodes[leader].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	nodes[leader].cmd.Wait()
+	other := (leader + 1) % 3
+	for i := range 10 {
+		if _, err := clients[other].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, fmt.Sprintf("after-kill-%04d", i)); err != nil {
+			t.Fatalf("write %d after the leader died: %v", i, err)
+		}
+	}
+	if err := nodes[leader].start(bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := devWaitReady(ctx, dir, nodes[leader:leader+1]); err != nil {
+		t.Fatal(err)
+	}
+	// every node reports the same sequence, entry hash and root
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var heads []string
+		for _, c := range clients {
+			h, err := c.Head(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			heads = append(heads, fmt.Sprintf("%d/%s/%s", h.Size, h.EntryHash, h.Root))
+		}
+		if heads[0] == heads[1] && heads[1] == heads[2] {
+			if want := fmt.Sprintf("%d/", 1+1+1+10); heads[0][:len(want)] != want {
+				t.Fatalf("head %s; want size 13 (genesis, listing, one hold, ten writes)", heads[0])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes disagree: %v", heads)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
