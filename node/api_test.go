@@ -29,8 +29,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string             { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // apiEnv is a real one-node federation (ledger on bbolt, Raft over QUIC on
 // 127.0.0.1) behind the real API on an httptest server.
@@ -102,7 +106,9 @@ func (e *apiEnv) token(t *testing.T, roles []string, ttl time.Duration) string {
 	return tok
 }
 
-func (e *apiEnv) client(role string) *protocol.Client { return protocol.NewClient(e.url, e.tokens[role], nil) }
+func (e *apiEnv) client(role string) *protocol.Client {
+	return protocol.NewClient(e.url, e.tokens[role], nil)
+}
 
 func wantProblem(t *testing.T, err error, status int, code string) *protocol.Error {
 	t.Helper()
