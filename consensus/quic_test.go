@@ -594,12 +594,15 @@ func TestQUICCloseWaitsForAcceptedStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := io.ReadFull(held, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- lb.Close() }()
 	// The held stream fails fast once its connection is closed...
 	_ = held.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := held.Read(make([]byte, 2)); err == nil {
-		t.Fatal("read on a closing layer succeeded")
+	if n, err := held.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("read on a closing layer returned %d bytes", n)
 	}
 	// ...but Close waits until the holder closes it.
 	select {

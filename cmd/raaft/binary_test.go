@@ -166,3 +166,5 @@ func tail(b []byte, n int) string {
 	}
 	return string(b)
 }
+
+var execCommand = exec.Command
