@@ -208,6 +208,10 @@ func (n *Node) start() error {
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+		// Pipelining off: with more than one AppendEntries in flight, raft's
+		// replication goroutine can block for good on a stale term, and
+		// Shutdown then never returns (hashicorp/raft#612; seen here under load).
+		MaxRPCsInFlight: 1,
 	})
 	lc, err := raft.NewLogCache(logCacheEntries, n.store)
 	if err != nil {

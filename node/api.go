@@ -131,6 +131,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET", "/v1/proofs/consistency", "consistencyProof", readers, s.consistency)
 	s.handle("GET", "/v1/cluster", "clusterStatus", anyRole, s.cluster)
 	s.handle("GET", "/v1/agencies", "listAgencies", anyRole, s.agencies)
+	s.registerFeeRoutes()
 	s.handle("GET", "/healthz", "healthz", nil, func(*http.Request, Principal) (int, any, error) {
 		return http.StatusOK, map[string]string{"status": "ok"}, nil
 	})
@@ -169,6 +170,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, roles []string, h
 	}
 	if wr, ok := body.(*protocol.WriteResult); ok && wr.Duplicate {
 		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	if doc, ok := body.(rawDoc); ok {
+		return s.writeDoc(w, r, doc)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -282,3 +286,23 @@ func (s *Server) accessLog(p Principal, op string, query any) {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// writeDoc writes a statement as CSV or JSON, byte for byte as the ledger renders it.
+func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, d rawDoc) int {
+	var buf bytes.Buffer
+	var err error
+	ct := "application/json"
+	if d.csv {
+		ct = "text/csv; charset=utf-8"
+		err = d.st.WriteCSV(&buf)
+	} else {
+		err = d.st.WriteJSON(&buf)
+	}
+	if err != nil {
+		return writeProblem(w, s.log, r, err)
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+	return http.StatusOK
+}

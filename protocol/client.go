@@ -28,9 +28,10 @@ var ErrUnreachable = errors.New("node unreachable")
 
 // Client talks to one node's API with one user's token. Safe for concurrent use.
 type Client struct {
-	base  string
-	token string
-	hc    *http.Client
+	base        string
+	token       string
+	hc          *http.Client
+	contentType string // of request bodies; "" = application/json
 }
 
 // NewClient returns a client for baseURL (e.g. https://127.0.0.1:8441).
@@ -77,6 +78,14 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	return last
 }
 
+// doRaw sends a non-JSON body once (not retried).
+func (c *Client) doRaw(ctx context.Context, method, path string, q url.Values, body []byte, contentType string, out any) error {
+	c2 := *c
+	c2.contentType = contentType
+	_, err := c2.once(ctx, method, path, q, body, "", out)
+	return err
+}
+
 func (c *Client) once(ctx context.Context, method, path string, q url.Values, raw []byte, idemKey string, out any) (retry bool, err error) {
 	u := c.base + path
 	if len(q) > 0 {
@@ -91,7 +100,11 @@ func (c *Client) once(ctx context.Context, method, path string, q url.Values, ra
 		return false, err
 	}
 	if raw != nil {
-		req.Header.Set("Content-Type", "application/json")
+		ct := c.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -116,6 +129,10 @@ func (c *Client) once(ctx context.Context, method, path string, q url.Values, ra
 			e.Title = http.StatusText(resp.StatusCode)
 		}
 		return resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout, e
+	}
+	if rb, ok := out.(*rawBytes); ok {
+		rb.set(b)
+		return false, nil
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/raaft/raaft/ledger"
 	"github.com/raaft/raaft/ledger/ledgertest"
 	"github.com/raaft/raaft/node"
 	"github.com/raaft/raaft/protocol"
@@ -151,12 +156,71 @@ func TestWholeBinary(t *testing.T) {
 			if want := fmt.Sprintf("%d/", 1+1+1+10); heads[0][:len(want)] != want {
 				t.Fatalf("head %s; want size 13 (genesis, listing, one hold, ten writes)", heads[0])
 			}
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nodes disagree: %v", heads)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	winner := 1
+	if wins[1] {
+		winner = 2
+	}
+	feeJourney(t, dir, nodes, winner, listing, clients)
+}
+
+// feeJourney follows a fee from placement to settlement through the CLI:
+// the winner confirms and places, the approving agency (north) invoices,
+// the winner acknowledges and pays, north confirms receipt; then north's
+// statement shows the fee and netting has nothing left to clear.
+func feeJourney(t *testing.T, dir string, nodes []*devNode, winner int, listing string, clients []*protocol.Client) {
+	ctx := context.Background()
+	cli := func(i int, role string, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		all := append(args, "--node", "https://"+nodes[i].apiAddr, "--token-file", filepath.Join(nodes[i].dir, role+".token"), "--ca", filepath.Join(dir, "ca.pem"), "--output", "json")
+		if code := run(all, &out, &errb); code != exitOK {
+			t.Fatalf("raaft %v: exit %d: %s", args, code, errb.String())
+		}
+		return out.String()
+	}
+	v, err := clients[winner].Listing(ctx, listing, true)
+	if err != nil || v.Hold == nil {
+		t.Fatalf("winner's hold: %v", err)
+	}
+	id := strconv.FormatUint(v.Hold.ID, 10)
+	cli(winner, "matching", "reservations", "confirm", id)
+	var placed protocol.WriteResult
+	json.Unmarshal([]byte(cli(winner, "matching", "reservations", "place", id)), &placed)
+	ob := strconv.FormatUint(placed.Seq, 10)
+	first := func(js string) ledger.Obligation {
+		var os []ledger.Obligation
+		if err := json.Unmarshal([]byte(js), &os); err != nil || len(os) != 1 {
+			t.Fatalf("obligations %v: %s", err, js)
+		}
+		return os[0]
+	}
+	o := first(cli(0, "finance", "fees", "obligations", "--role", "creditor"))
+	if o.ID != placed.Seq || o.AmountPence <= 0 {
+		t.Fatalf("north's obligations: %+v (placement %d)", o, placed.Seq)
+	}
+	amount := ledger.FormatPounds(o.AmountPence)
+	cli(0, "finance", "fees", "invoice", ob, "--amount", amount)
+	cli(winner, "finance", "fees", "acknowledge", ob)
+	var pay protocol.WriteResult
+	json.Unmarshal([]byte(cli(winner, "finance", "fees", "pay", ob, "--amount", amount)), &pay)
+	cli(0, "finance", "fees", "confirm-receipt", strconv.FormatUint(pay.Seq, 10))
+	year, _ := ledger.FeeYearOf(o.MoveInDate)
+	var out, errb bytes.Buffer
+	args := []string{"fees", "statement", "--year", strconv.Itoa(year), "--node", "https://" + nodes[0].apiAddr,
+		"--token-file", filepath.Join(nodes[0].dir, "finance.token"), "--ca", filepath.Join(dir, "ca.pem")}
+	if code := run(args, &out, &errb); code != exitOK || !strings.Contains(out.String(), amount) {
+		t.Fatalf("statement (exit %d): %s %s", code, out.String(), errb.String())
+	}
+	settled := first(cli(winner, "auditor", "fees", "obligations", "--role", "debtor"))
+	if settled.Status != "settled" {
+		t.Fatalf("after payment and receipt the obligation is %q", settled.Status)
 	}
 }
 
