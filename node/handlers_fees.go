@@ -8,14 +8,15 @@ import (
 	"github.com/raaft/raaft/ledger"
 )
 
-
 // feeAction is one finance write on an obligation: its command type and payload.
 type feeAction struct {
 	typ  string
 	body func(r *http.Request, id uint64) (any, error)
 }
 
-func idOnly(_ *http.Request, id uint64) (any, error) { return ledger.ObligationPayload{ObligationID: id}, nil }
+func idOnly(_ *http.Request, id uint64) (any, error) {
+	return ledger.ObligationPayload{ObligationID: id}, nil
+}
 
 // amountReq is the body of invoice, resolution and payment actions.
 type amountReq struct {

@@ -106,4 +106,3 @@ type rawBytes []byte
 
 // set stores a body verbatim (once() detects rawBytes instead of decoding JSON).
 func (r *rawBytes) set(b []byte) { *r = append((*r)[:0], b...) }
-
