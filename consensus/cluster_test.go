@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ type cluster struct {
 	fed   *ledgertest.Federation
 	nodes []*tnode
 	tim   consensus.Timings
-	n     int // commands issued
+	n     int          // commands issued
+	skew  atomic.Int64 // added to every node's clock (ms): tests move time forward
 }
 
 type tnode struct {
@@ -87,7 +89,8 @@ func (c *cluster) start(nd *tnode, bootstrap bool) {
 	nd.n, err = consensus.Open(consensus.Config{
 		NodeID: nd.id, DataDir: nd.dir, Ledger: nd.l, Signer: nd.ag.Signer, NodeKey: nd.ag.NodeKey,
 		BindAddr: nd.addr, Timings: c.tim, VotersMax: 3, NoSync: true, Bootstrap: bootstrap,
-		ForwardTimeout: 5 * time.Second, CheckpointInterval: 100 * time.Millisecond, ExpireInterval: 0,
+		ForwardTimeout: 5 * time.Second, CheckpointInterval: 100 * time.Millisecond, ExpireInterval: 100 * time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(time.Duration(c.skew.Load()) * time.Millisecond) },
 		PacketFilter: nd.filter.allow, RaftLogOutput: raftLog(c.t),
 	})
 	if err != nil {

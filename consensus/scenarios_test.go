@@ -385,3 +385,32 @@ func appendInt(b []byte, i int) []byte {
 	}
 	return append(b, byte('0'+i%10))
 }
+
+func TestLeaderExpiresDueHolds(t *testing.T) {
+	c := newCluster(t, 3, 0, consensus.FastTimings())
+	ld := c.leader()
+	tok := c.publish(ld, "expiring")
+	hold := c.mustAccept(c.followers()[0], ledger.TypeReserve, ledger.ReservePayload{Listing: tok, ChildTokens: []string{ledgertest.Token("exp")}})
+	time.Sleep(300 * time.Millisecond) // several housekeeping rounds: nothing is due yet
+	if r, _ := ld.l.Reservation(hold.Seq); r.Status != ledger.ResActive {
+		t.Fatalf("expired early: %s", r.Status)
+	}
+	c.skew.Store(29 * ledgertest.DayMs) // 29 days pass
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, _ := ld.l.Reservation(hold.Seq)
+		if r.Status == ledger.ResExpired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hold not expired by housekeeping: %s", r.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.converge()
+	for _, nd := range c.running() {
+		if v, _ := nd.l.Listing(tok); v.Status != ledger.StatusAvailable {
+			t.Fatalf("%s: listing %s after expiry", nd.id, v.Status)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -160,6 +161,49 @@ func newFeesCmd() *cobra.Command {
 		}}
 	addPeriod(netting)
 	c.AddCommand(netting)
+	writeCmd := func(use, short string, nargs int, do func(ctx context.Context, cl *protocol.Client, args []string) (protocol.WriteResult, error)) *cobra.Command {
+		return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(nargs),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl, ctx, cancel, err := f.client()
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				r, err := do(ctx, cl, args)
+				if err != nil {
+					return apiErr(err)
+				}
+				h, rows := writeRows(r)
+				emit(cmd.OutOrStdout(), f, r, h, rows)
+				return nil
+			}}
+	}
+	open := writeCmd("netting-open FROM TO", "Open a netting run over obligations with move-in dates FROM..TO (YYYY-MM-DD)", 2,
+		func(ctx context.Context, cl *protocol.Client, a []string) (protocol.WriteResult, error) {
+			return cl.OpenNetting(ctx, a[0], a[1], "")
+		})
+	var ref string
+	payLeg := writeCmd("netting-pay RUN LEG", "Record that your agency paid one leg of a netting run", 2,
+		func(ctx context.Context, cl *protocol.Client, a []string) (protocol.WriteResult, error) {
+			run, leg, err := runLeg(a)
+			if err != nil {
+				return protocol.WriteResult{}, err
+			}
+			if ref == "" {
+				ref = protocol.NewToken()
+			}
+			return cl.NettingLeg(ctx, run, leg, true, ref, "")
+		})
+	payLeg.Flags().StringVar(&ref, "reference", "", "opaque payment reference (default: new)")
+	confirmLeg := writeCmd("netting-confirm RUN LEG", "Confirm your agency received one leg of a netting run", 2,
+		func(ctx context.Context, cl *protocol.Client, a []string) (protocol.WriteResult, error) {
+			run, leg, err := runLeg(a)
+			if err != nil {
+				return protocol.WriteResult{}, err
+			}
+			return cl.NettingLeg(ctx, run, leg, false, "", "")
+		})
+	c.AddCommand(open, payLeg, confirmLeg)
 	var format, out string
 	var asOf uint64
 	stmt := &cobra.Command{Use: "statement", Short: "Your agency's statement: opening balance, every movement with its ledger sequence and hash, closing balance", Args: cobra.NoArgs,
@@ -223,4 +267,16 @@ func newFeesCmd() *cobra.Command {
 	addPeriod(rec)
 	c.AddCommand(rec)
 	return c
+}
+
+func runLeg(a []string) (uint64, int, error) {
+	run, err := strconv.ParseUint(a[0], 10, 64)
+	if err != nil {
+		return 0, 0, &exitError{exitUsage, fmt.Errorf("run %q: expected a number", a[0])}
+	}
+	leg, err := strconv.Atoi(a[1])
+	if err != nil {
+		return 0, 0, &exitError{exitUsage, fmt.Errorf("leg %q: expected a number", a[1])}
+	}
+	return run, leg, nil
 }
