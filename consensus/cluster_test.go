@@ -90,7 +90,7 @@ func (c *cluster) start(nd *tnode, bootstrap bool) {
 		NodeID: nd.id, DataDir: nd.dir, Ledger: nd.l, Signer: nd.ag.Signer, NodeKey: nd.ag.NodeKey,
 		BindAddr: nd.addr, Timings: c.tim, VotersMax: 3, NoSync: true, Bootstrap: bootstrap,
 		ForwardTimeout: 5 * time.Second, CheckpointInterval: 100 * time.Millisecond, ExpireInterval: 100 * time.Millisecond,
-		Now: func() time.Time { return time.Now().Add(time.Duration(c.skew.Load()) * time.Millisecond) },
+		Now:          func() time.Time { return time.Now().Add(time.Duration(c.skew.Load()) * time.Millisecond) },
 		PacketFilter: nd.filter.allow, RaftLogOutput: raftLog(c.t),
 	})
 	if err != nil {
