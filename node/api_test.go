@@ -39,6 +39,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // apiEnv is a real one-node federation (ledger on bbolt, Raft over QUIC on
 // 127.0.0.1) behind the real API on an httptest server.
 type apiEnv struct {
+	srv    *node.Server
 	url    string
 	iss    *node.DevIssuer
 	alog   *syncBuffer
@@ -91,7 +92,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	for cn.Status().LeaderID == "" && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	e := &apiEnv{url: hs.URL, iss: iss, alog: alog, l: l, tokens: map[string]string{}}
+	e := &apiEnv{srv: srv, url: hs.URL, iss: iss, alog: alog, l: l, tokens: map[string]string{}}
 	for _, r := range node.Roles {
 		e.tokens[r] = e.token(t, []string{r}, time.Hour)
 	}
@@ -312,3 +313,5 @@ func TestAPIBadInput(t *testing.T) {
 		t.Fatalf("replayed write applied twice: size %d", h.Size)
 	}
 }
+
+func newAPIEnvServer(t *testing.T) *node.Server { return newAPIEnv(t).srv }
