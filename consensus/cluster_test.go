@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -78,7 +79,7 @@ func (c *cluster) start(nd *tnode, bootstrap bool) {
 	c.t.Helper()
 	var err error
 	if nd.l == nil {
-		nd.l, err = ledger.Open(filepath.Join(nd.dir, "ledger.db"), ledger.Options{NoSync: true, Strict: true})
+		nd.l, err = ledger.Open(filepath.Join(nd.dir, "ledger.db"), ledger.Options{NoSync: noSync, Strict: true})
 		if err != nil {
 			c.t.Fatal(err)
 		}
@@ -88,7 +89,7 @@ func (c *cluster) start(nd *tnode, bootstrap bool) {
 	}
 	nd.n, err = consensus.Open(consensus.Config{
 		NodeID: nd.id, DataDir: nd.dir, Ledger: nd.l, Signer: nd.ag.Signer, NodeKey: nd.ag.NodeKey,
-		BindAddr: nd.addr, Timings: c.tim, VotersMax: 3, NoSync: true, Bootstrap: bootstrap,
+		BindAddr: nd.addr, Timings: c.tim, VotersMax: 3, NoSync: noSync, Bootstrap: bootstrap,
 		ForwardTimeout: 5 * time.Second, CheckpointInterval: 100 * time.Millisecond, ExpireInterval: 100 * time.Millisecond,
 		Now:          func() time.Time { return time.Now().Add(time.Duration(c.skew.Load()) * time.Millisecond) },
 		PacketFilter: nd.filter.allow, RaftLogOutput: raftLog(c.t),
@@ -245,3 +246,6 @@ func raftLog(t *testing.T) io.Writer {
 	}
 	return nil
 }
+
+// noSync: tests skip fsync unless RAAFT_TEST_FSYNC is set (latency experiments).
+var noSync = os.Getenv("RAAFT_TEST_FSYNC") == ""
