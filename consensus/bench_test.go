@@ -15,8 +15,7 @@ import (
 // leader and through a follower of an in-process 3-node cluster (real QUIC
 // on loopback). Set RAAFT_TEST_FSYNC=1 to include fsync (as production does).
 func BenchmarkProposeLatency(b *testing.B) {
-	c := newCluster(&testing.T{}, 3, 0, consensus.FastTimings())
-	defer c.close()
+	c := newCluster(b, 3, 0, consensus.FastTimings())
 	ld := c.leader()
 	f := c.followers()[0]
 	for _, nd := range []*tnode{ld, f} {

@@ -20,7 +20,7 @@ import (
 // cluster is an in-process federation: one agency per node, real ledgers
 // on bbolt files, real Raft, real QUIC sockets on 127.0.0.1.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	fed   *ledgertest.Federation
 	nodes []*tnode
 	tim   consensus.Timings
@@ -39,7 +39,7 @@ type tnode struct {
 }
 
 // freeUDPAddrs reserves distinct loopback UDP ports for the genesis registry.
-func freeUDPAddrs(t *testing.T, k int) []string {
+func freeUDPAddrs(t testing.TB, k int) []string {
 	var out []string
 	var conns []net.PacketConn
 	for range k {
@@ -56,7 +56,7 @@ func freeUDPAddrs(t *testing.T, k int) []string {
 	return out
 }
 
-func newCluster(t *testing.T, founders int, extra int, tim consensus.Timings) *cluster {
+func newCluster(t testing.TB, founders int, extra int, tim consensus.Timings) *cluster {
 	t.Helper()
 	addrs := freeUDPAddrs(t, founders+extra)
 	var ags []*ledgertest.Agency
@@ -236,11 +236,11 @@ func (c *cluster) converge() ledger.Head {
 	}
 }
 
-type tlogWriter struct{ t *testing.T }
+type tlogWriter struct{ t testing.TB }
 
 func (w tlogWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
-func raftLog(t *testing.T) io.Writer {
+func raftLog(t testing.TB) io.Writer {
 	if testing.Verbose() {
 		return tlogWriter{t}
 	}
