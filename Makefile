@@ -57,6 +57,7 @@ bench:
 ## chaos: the long randomized runs (bounded: they stop by themselves)
 chaos:
 	RAAFT_PROPERTY_COMMANDS=200000 $(GO) test -count=1 -timeout 60m -run 'TestProperty' ./ledger/
+	RAAFT_CHAOS_SECONDS=120 $(GO) test -count=1 -timeout 20m -run 'TestLinearizableHoldsUnderPartitions' ./consensus/
 
 ## fuzz: each fuzz target for FUZZTIME
 FUZZTIME ?= 60s

@@ -1,0 +1,241 @@
+package consensus_test
+
+import (
+	"context"
+	"slices"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/raaft/raaft/consensus"
+	"github.com/raaft/raaft/ledger"
+	"github.com/raaft/raaft/ledger/ledgertest"
+)
+
+// holdInput and holdOutput describe one client operation on one adopter:
+// reserve, release a hold by id, or a linearizable read of the current hold.
+type holdInput struct {
+	listing string
+	op      string // reserve | release | read
+	id      uint64 // release: the hold to end
+}
+
+type holdOutput struct {
+	ok bool   // reserve/release accepted
+	id uint64 // reserve: the new hold; read: the current hold (0 = none)
+}
+
+// holdModel: per adopter, the state is the id of the active hold (0 = free).
+var holdModel = porcupine.Model{
+	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+		by := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, o := range h {
+			k := o.Input.(holdInput).listing
+			if _, ok := by[k]; !ok {
+				keys = append(keys, k)
+			}
+			by[k] = append(by[k], o)
+		}
+		var out [][]porcupine.Operation
+		for _, k := range keys {
+			out = append(out, by[k])
+		}
+		return out
+	},
+	Init: func() any { return uint64(0) },
+	Step: func(state, in, out any) (bool, any) {
+		s, i, o := state.(uint64), in.(holdInput), out.(holdOutput)
+		switch i.op {
+		case "reserve":
+			if o.ok {
+				return s == 0, o.id
+			}
+			return s != 0, s
+		case "release":
+			if o.ok {
+				return s == i.id, uint64(0)
+			}
+			return s != i.id, s
+		default:
+			return o.id == s, s
+		}
+	},
+	DescribeOperation: func(in, out any) string {
+		return fmt.Sprintf("%s(%d) -> %+v", in.(holdInput).op, in.(holdInput).id, out)
+	},
+}
+
+// chaosSeconds bounds the linearizability run; RAAFT_CHAOS_SECONDS lengthens it (make chaos).
+func chaosSeconds() time.Duration {
+	if n, err := strconv.Atoi(os.Getenv("RAAFT_CHAOS_SECONDS")); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return 6 * time.Second
+}
+
+// TestLinearizableHoldsUnderPartitions: clients at every node reserve,
+// release and read a few adopters while the leader is repeatedly cut off
+// and healed; the history of definite outcomes must be linearizable
+// (porcupine), and the ledgers must converge.
+func TestLinearizableHoldsUnderPartitions(t *testing.T) {
+	c := newCluster(t, 3, 0, consensus.FastTimings())
+	ld := c.leader()
+	listings := []string{c.publish(ld, "lin-a"), c.publish(ld, "lin-b")}
+	c.converge()
+	var mu sync.Mutex
+	var history []porcupine.Operation
+	record := func(client int, in holdInput, call time.Time, out holdOutput) {
+		mu.Lock()
+		history = append(history, porcupine.Operation{ClientId: client, Input: in, Call: call.UnixNano(), Output: out, Return: time.Now().UnixNano()})
+		mu.Unlock()
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for client := range 6 {
+		nd := c.nodes[client%3]
+		wg.Go(func() { runHoldClient(c, nd, client, listings, stop, record) })
+	}
+	wg.Go(func() { // the nemesis: cut the leader off, heal, repeat
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(700 * time.Millisecond):
+			}
+			victim := c.leaderOrNil()
+			if victim == nil {
+				continue
+			}
+			c.isolate(victim, true)
+			select {
+			case <-stop:
+			case <-time.After(900 * time.Millisecond):
+			}
+			c.isolate(victim, false)
+		}
+	})
+	time.Sleep(chaosSeconds())
+	close(stop)
+	wg.Wait()
+	for _, nd := range c.nodes {
+		c.isolate(nd, false)
+	}
+	c.converge()
+	res, info := porcupine.CheckOperationsVerbose(holdModel, history, time.Minute)
+	if res != porcupine.Ok {
+		f, _ := os.CreateTemp("", "raaft-linearizability-*.html")
+		porcupine.Visualize(holdModel, info, f)
+		f.Close()
+		dumpHistory(history)
+		t.Fatalf("history of %d operations is not linearizable (%v); visualization: %s", len(history), res, f.Name())
+	}
+	t.Logf("%d operations linearizable", len(history))
+	if len(history) < 20 {
+		t.Fatalf("only %d operations completed: the test did not exercise the cluster", len(history))
+	}
+}
+
+// leaderOrNil returns the single leader among running nodes, if any.
+func (c *cluster) leaderOrNil() *tnode {
+	for _, nd := range c.running() {
+		if nd.n.Raft().State().String() == "Leader" {
+			return nd
+		}
+	}
+	return nil
+}
+
+// runHoldClient issues random operations; a write whose outcome is unknown
+// is retried with the same signed bytes (same idempotency id) until it is
+// definite, so every recorded operation has a definite output.
+func runHoldClient(c *cluster, nd *tnode, client int, listings []string, stop chan struct{}, record func(int, holdInput, time.Time, holdOutput)) {
+	r := rand.New(rand.NewPCG(uint64(client), 99))
+	type held struct {
+		listing string
+		id      uint64
+	}
+	var mine []held // holds this client won and has not released
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		in := holdInput{listing: listings[r.IntN(len(listings))], op: []string{"reserve", "release", "read"}[r.IntN(3)]}
+		if in.op == "release" {
+			if len(mine) == 0 {
+				in.op = "reserve"
+			} else {
+				in.listing, in.id = mine[0].listing, mine[0].id
+			}
+		}
+		call := time.Now()
+		if in.op == "read" {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			err := nd.n.Barrier(ctx)
+			cancel()
+			if err != nil {
+				continue // no definite read: not part of the history
+			}
+			v, err := nd.l.Listing(in.listing)
+			if err != nil {
+				continue
+			}
+			var id uint64
+			if v.Hold != nil && v.Hold.Status == ledger.ResActive {
+				id = v.Hold.ID
+			}
+			record(client, in, call, holdOutput{id: id})
+			continue
+		}
+		var signed []byte
+		idem := fmt.Sprintf("lin-%d-%06d", client, n)
+		if in.op == "reserve" {
+			signed = nd.ag.Sign(ledger.TypeReserve, idem, ledger.ReservePayload{Listing: in.listing, ChildTokens: []string{ledgertest.Token(idem)}})
+		} else {
+			signed = nd.ag.Sign(ledger.TypeRelease, idem, ledger.ReleasePayload{ReservationID: in.id})
+		}
+		res, ok := proposeUntilDefinite(nd, signed)
+		if !ok {
+			return // stopped with an outcome still unknown: the op is left out, and the client stops
+		}
+		out := holdOutput{ok: res.Accepted}
+		if in.op == "reserve" && res.Accepted {
+			out.id = res.Seq
+			mine = append(mine, held{in.listing, res.Seq})
+		}
+		if in.op == "release" {
+			mine = mine[1:] // released, or refused because it already ended
+		}
+		record(client, in, call, out)
+	}
+}
+
+func proposeUntilDefinite(nd *tnode, signed []byte) (ledger.Result, bool) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		res, err := nd.n.Propose(ctx, signed)
+		cancel()
+		if err == nil {
+			return res, true
+		}
+	}
+	return ledger.Result{}, false
+}
+
+func dumpHistory(h []porcupine.Operation) {
+	f, _ := os.Create(os.TempDir() + "/raaft-history.txt")
+	defer f.Close()
+	slices.SortFunc(h, func(a, b porcupine.Operation) int { return int(a.Call - b.Call) })
+	for _, o := range h {
+		in := o.Input.(holdInput)
+		fmt.Fprintf(f, "%d %d %d c%d %s %s id=%d -> %+v\n", o.Call/1e6%100000, o.Return/1e6%100000, (o.Return-o.Call)/1e6, o.ClientId, in.listing[:4], in.op, in.id, o.Output)
+	}
+}
