@@ -2,10 +2,10 @@ package consensus_test
 
 import (
 	"context"
-	"slices"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
