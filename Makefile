@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 TEST_TIMEOUT ?= 14m
 export QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING ?= true
 
-.PHONY: all build run test lint vet fmt-check staticcheck lint-determinism test-go bench chaos fuzz clean tools
+.PHONY: image all build run test lint vet fmt-check staticcheck lint-determinism test-go bench chaos fuzz clean tools
 
 all: build
 
@@ -67,3 +67,8 @@ fuzz:
 
 clean:
 	rm -rf $(BIN) .raaft-dev
+
+## image: the node container image (static binary on scratch)
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -o deploy/raaft ./cmd/raaft
+	docker build -t raaft:dev deploy
