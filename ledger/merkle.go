@@ -117,15 +117,7 @@ func (l *Ledger) Inclusion(seq, size uint64) (p InclusionProof, err error) {
 			return fmt.Errorf("%w: entry %d in a tree of size %d (ledger size %d)", ErrNotFound, seq, size, cur)
 		}
 		tree := tx.Bucket(bTree)
-		nodes, err := proof.Inclusion(seq, size)
-		if err != nil {
-			return err
-		}
-		hs, err := nodeHashes(tree, nodes.IDs)
-		if err != nil {
-			return err
-		}
-		path, err := nodes.Rehash(hs, treeHasher.HashChildren)
+		path, err := proofPath(tree, func() (proof.Nodes, error) { return proof.Inclusion(seq, size) })
 		if err != nil {
 			return err
 		}
@@ -153,15 +145,7 @@ func (l *Ledger) Consistency(size1, size2 uint64) (p ConsistencyProof, err error
 			return fmt.Errorf("%w: consistency %d..%d (ledger size %d; sizes must be 1 <= size1 <= size2)", ErrNotFound, size1, size2, cur)
 		}
 		tree := tx.Bucket(bTree)
-		nodes, err := proof.Consistency(size1, size2)
-		if err != nil {
-			return err
-		}
-		hs, err := nodeHashes(tree, nodes.IDs)
-		if err != nil {
-			return err
-		}
-		path, err := nodes.Rehash(hs, treeHasher.HashChildren)
+		path, err := proofPath(tree, func() (proof.Nodes, error) { return proof.Consistency(size1, size2) })
 		if err != nil {
 			return err
 		}
@@ -179,6 +163,19 @@ func (l *Ledger) Consistency(size1, size2 uint64) (p ConsistencyProof, err error
 		return nil
 	})
 	return p, err
+}
+
+// proofPath reads the stored nodes a proof needs and rehashes its ephemeral node.
+func proofPath(tree *bolt.Bucket, ids func() (proof.Nodes, error)) ([][]byte, error) {
+	nodes, err := ids()
+	if err != nil {
+		return nil, err
+	}
+	hs, err := nodeHashes(tree, nodes.IDs)
+	if err != nil {
+		return nil, err
+	}
+	return nodes.Rehash(hs, treeHasher.HashChildren)
 }
 
 // Verify checks the inclusion proof against its root (RFC 6962 §2.1.1).
