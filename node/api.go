@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,73 +9,152 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/raaft/raaft/ledger"
 	"github.com/raaft/raaft/protocol"
 )
 
-// Replicator is how the API reaches the federation (consensus.Node in
-// production). Declared here, where it is consumed.
+// Replicator is how the API reaches the federation: consensus.Node in
+// production (ConsensusReplicator), LocalReplicator in tests. Declared
+// here, where it is consumed. All methods are called from many request
+// goroutines at once.
 type Replicator interface {
-	// Propose submits a signed command and returns the ledger's definite result.
+	// Propose submits a signed command (compact JWS bytes from
+	// ledger.Signer.SignCommand); it is forwarded to the leader if needed and
+	// returns the ledger's definite result, whose Rejection (if any) is a
+	// domain refusal, not an error. Errors: context.DeadlineExceeded or
+	// consensus.ErrUnknownOutcome (outcome unknown: retry with the same
+	// idempotency id), consensus.ErrNoLeader (definite: nothing was written).
 	Propose(ctx context.Context, signed []byte) (ledger.Result, error)
-	// Barrier returns once this node has applied everything committed before the call.
+	// Barrier returns once this node has applied everything committed
+	// before the call (linearizable reads).
 	Barrier(ctx context.Context) error
-	// Status describes the cluster as this node sees it.
+	// Status describes the cluster as this node sees it. It must not block.
 	Status() protocol.ClusterStatus
 }
 
-// ServerConfig wires a Server.
+// API limits and defaults.
+const (
+	// bodyBytesMaxDefault is the request body limit when
+	// ServerConfig.BodyBytesMax is 0 (config api.body_bytes_max's default).
+	bodyBytesMaxDefault = 1 << 20
+	// writeTimeoutDefault bounds one write through the federation (and a
+	// linearizable read's barrier) when ServerConfig.WriteTimeout is 0.
+	writeTimeoutDefault = 15 * time.Second
+	// queryBytesMax bounds a request's query string.
+	queryBytesMax = 2048
+	// headerReplayed marks the answer to an idempotent retry.
+	headerReplayed = "Idempotent-Replayed"
+	// headerIdempotencyKey carries the client's idempotency key on writes.
+	headerIdempotencyKey = "Idempotency-Key"
+)
+
+// idemKeyRe is what an Idempotency-Key may be: 8-64 of A-Z a-z 0-9 _ -.
+var idemKeyRe = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
+
+// ServerConfig wires a Server. Ledger, Replicator, Signer and Auth are
+// required; every other field has a default.
 type ServerConfig struct {
-	Ledger       *ledger.Ledger
-	Replicator   Replicator
-	Signer       *ledger.Signer // the node's agency key: every write is signed with it
-	Auth         *Authenticator
-	AccessLog    io.Writer // JSON lines of every listing search and read (never the ledger)
+	// Ledger is this node's ledger; reads come from it.
+	Ledger *ledger.Ledger
+	// Replicator carries writes to the federation and orders linearizable reads.
+	Replicator Replicator
+	// Signer is the node's agency key: every write is signed with it.
+	Signer *ledger.Signer
+	// Agency is the node's agency; "" means Signer's. It must equal the
+	// Signer's and the Authenticator's agency.
+	Agency string
+	// NodeID names this node in the access log; optional.
+	NodeID string
+	// Auth checks users' bearer tokens.
+	Auth *Authenticator
+	// AccessLog receives one JSON line per authenticated call, every
+	// listing search and read included (never the ledger). Writes to it
+	// are serialised. nil discards; a listing read whose line cannot be
+	// written is refused (500), so no read goes unlogged.
+	AccessLog io.Writer
+	// BodyBytesMax is the largest request body accepted, in bytes; larger
+	// bodies get 413, never truncated. 0 means 1 MiB.
 	BodyBytesMax int64
-	WriteTimeout time.Duration // bound on one write through the federation
-	Ready        func() error
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// WriteTimeout bounds one write through the federation and the barrier
+	// of a linearizable read; past it the outcome is unknown (504).
+	// 0 means 15 s.
+	WriteTimeout time.Duration
+	// Ready reports whether the node can serve (GET /readyz): nil, or why
+	// not (503). nil means always ready.
+	Ready func() error
+	// Logger receives internal errors; nil discards.
+	Logger *slog.Logger
+	// Now is the clock for access log lines and default dates; nil means
+	// time.Now. It never reaches the ledger: entries take the leader's time.
+	Now func() time.Time
 }
 
-// Route is one API operation: what it is and who may call it.
+// Route is one API operation: what it is, who may call it and which query
+// parameters it takes. Routes lists them for the docs and OpenAPI checks.
 type Route struct {
-	Method, Pattern, OperationID string
-	Roles                        []string // nil: no token needed
+	// Method and Pattern are the http.ServeMux pattern's parts
+	// ("GET", "/v1/listings/{token}").
+	Method, Pattern string
+	// OperationID names the operation in metrics, the access log and the
+	// OpenAPI document (searchListings, reserve, ...).
+	OperationID string
+	// Roles may call it; nil means no token is needed.
+	Roles []string
+	// Params are the query parameters it accepts; a trailing "*" accepts
+	// a prefix (need.*). Every GET also accepts consistency, as does a
+	// read sent as a POST that lists it. Any other parameter is refused
+	// with 400, naming it.
+	Params []string
+	// Audited routes read listings: their access log line must be written
+	// before the answer is sent.
+	Audited bool
 }
 
-// Server is the HTTPS JSON API of one node. Safe for concurrent use.
+// Server is the HTTPS JSON API of one node. Its Handler is safe for
+// concurrent use; the Server holds no goroutines and needs no Close.
 type Server struct {
 	cfg     ServerConfig
 	log     *slog.Logger
 	mux     *http.ServeMux
 	routes  []Route
+	alog    *accessLog
 	reg     *prometheus.Registry
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	props   *prometheus.CounterVec
-	alogMu  sync.Mutex
 }
 
-var idemKeyRe = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
+// handlerFunc handles an authenticated request and returns the status and
+// body to write, or an error for the error table.
+type handlerFunc func(r *http.Request, p Principal) (int, any, error)
 
-// NewServer builds the API and registers its routes.
+// NewServer checks cfg and builds the API with its routes.
 func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Ledger == nil || cfg.Replicator == nil || cfg.Signer == nil || cfg.Auth == nil {
-		return nil, errors.New("node: server needs Ledger, Replicator, Signer and Auth")
+		return nil, errors.New("node: ServerConfig needs Ledger, Replicator, Signer and Auth")
 	}
-	if cfg.BodyBytesMax <= 0 {
-		cfg.BodyBytesMax = 1 << 20
+	if cfg.Agency == "" {
+		cfg.Agency = cfg.Signer.Agency()
 	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 15 * time.Second
+	if cfg.Agency != cfg.Signer.Agency() || cfg.Agency != cfg.Auth.cfg.Agency {
+		return nil, fmt.Errorf("node: ServerConfig.Agency %q, Signer agency %q and Auth agency %q must be the same: a user acts only for the node's agency",
+			cfg.Agency, cfg.Signer.Agency(), cfg.Auth.cfg.Agency)
+	}
+	if cfg.BodyBytesMax < 0 || cfg.WriteTimeout < 0 {
+		return nil, fmt.Errorf("node: BodyBytesMax %d and WriteTimeout %v must not be negative", cfg.BodyBytesMax, cfg.WriteTimeout)
+	}
+	if cfg.BodyBytesMax == 0 {
+		cfg.BodyBytesMax = bodyBytesMaxDefault
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = writeTimeoutDefault
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -87,222 +165,197 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.AccessLog == nil {
 		cfg.AccessLog = io.Discard
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
-	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raaft_api_requests_total", Help: "API requests by operation and status."}, []string{"op", "status"})
-	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "raaft_api_request_seconds", Help: "API latency by operation.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"op"})
-	s.props = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raaft_proposals_total", Help: "Writes by outcome."}, []string{"outcome"})
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), reg: prometheus.NewRegistry(),
+		alog: &accessLog{w: cfg.AccessLog, now: cfg.Now, node: cfg.NodeID}}
+	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raaft_api_requests_total",
+		Help: "API requests by operation and HTTP status."}, []string{"op", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "raaft_api_request_seconds",
+		Help: "API request latency by operation and HTTP status.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"op", "status"})
+	s.props = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raaft_proposals_total",
+		Help: "Writes proposed to the federation by outcome: accepted, duplicate, rejected, no_leader, unknown, error."}, []string{"outcome"})
 	s.reg.MustRegister(s.reqs, s.latency, s.props, collectors.NewGoCollector())
 	s.registerRoutes()
 	return s, nil
 }
 
-// Handler returns the HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the HTTP handler: the routes, problem+json for unknown
+// paths and methods, and a recovered panic as a logged 500.
+func (s *Server) Handler() http.Handler { return s }
 
-// Routes lists every registered operation (for the OpenAPI check and docs).
-func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
-
-// handlerFunc handles an authenticated request and returns the status and body to write.
-type handlerFunc func(r *http.Request, p Principal) (int, any, error)
-
-var (
-	readers = []string{RoleMatching, RoleOperator, RoleAuditor, RoleFinance}
-	anyRole = readers
-)
-
-func (s *Server) registerRoutes() {
-	s.handle("GET", "/v1/listings", "searchListings", []string{RoleMatching, RoleOperator}, s.search)
-	s.handle("POST", "/v1/listings", "publishListing", []string{RoleMatching}, s.publish)
-	s.handle("GET", "/v1/listings/{token}", "getListing", []string{RoleMatching, RoleOperator}, s.getListing)
-	s.handle("PUT", "/v1/listings/{token}", "updateListing", []string{RoleMatching}, s.updateListing)
-	s.handle("GET", "/v1/listings/{token}/history", "listingHistory", []string{RoleMatching, RoleOperator, RoleAuditor}, s.history)
-	for _, a := range []string{"pause", "resume", "withdraw"} {
-		s.handle("POST", "/v1/listings/{token}/"+a, a+"Listing", []string{RoleMatching}, s.listingAction(a))
+// Routes lists every registered operation, in registration order.
+func (s *Server) Routes() []Route {
+	out := make([]Route, len(s.routes))
+	for i, r := range s.routes {
+		r.Roles, r.Params = slices.Clone(r.Roles), slices.Clone(r.Params)
+		out[i] = r
 	}
-	s.handle("POST", "/v1/reservations", "reserve", []string{RoleMatching}, s.reserve)
-	s.handle("GET", "/v1/reservations", "listReservations", []string{RoleMatching, RoleOperator, RoleFinance}, s.reservations)
-	s.handle("GET", "/v1/reservations/{id}", "getReservation", []string{RoleMatching, RoleOperator, RoleFinance}, s.getReservation)
-	for _, a := range []string{"extend", "confirm", "expire", "release", "place"} {
-		s.handle("POST", "/v1/reservations/{id}/"+a, a+"Reservation", []string{RoleMatching}, s.reservationAction(a))
-	}
-	s.handle("GET", "/v1/head", "head", readers, s.head)
-	s.handle("GET", "/v1/entries/{seq}", "getEntry", []string{RoleAuditor, RoleOperator, RoleMatching, RoleFinance}, s.entry)
-	s.handle("GET", "/v1/proofs/inclusion", "inclusionProof", readers, s.inclusion)
-	s.handle("GET", "/v1/proofs/consistency", "consistencyProof", readers, s.consistency)
-	s.handle("GET", "/v1/cluster", "clusterStatus", anyRole, s.cluster)
-	s.handle("GET", "/v1/agencies", "listAgencies", anyRole, s.agencies)
-	s.registerFeeRoutes()
-	s.handle("GET", "/healthz", "healthz", nil, func(*http.Request, Principal) (int, any, error) {
-		return http.StatusOK, map[string]string{"status": "ok"}, nil
-	})
-	s.handle("GET", "/readyz", "readyz", nil, s.readyz)
-	s.routes = append(s.routes, Route{Method: "GET", Pattern: "/metrics", OperationID: "metrics"})
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return out
 }
 
-// handle registers a route: authentication, role check, body limit,
-// metrics, and one place where errors become problem+json.
-func (s *Server) handle(method, pattern, op string, roles []string, h handlerFunc) {
-	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, OperationID: op, Roles: roles})
-	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		status := s.serve(w, r, roles, h)
-		s.reqs.WithLabelValues(op, strconv.Itoa(status)).Inc()
-		s.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
-	})
-}
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, roles []string, h handlerFunc) int {
-	var p Principal
-	if roles != nil {
-		var err error
-		if p, err = s.cfg.Auth.Authenticate(r); err != nil {
-			return writeProblem(w, s.log, r, err)
+// ServeHTTP serves the API (the Handler).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler { // net/http's way to abort a response: let it through
+				panic(v)
+			}
+			s.writeProblem(w, r, fmt.Errorf("panic serving %s %s: %v", r.Method, r.URL.Path, v))
 		}
-		if !p.Has(roles...) {
-			return writeProblem(w, s.log, r, fmt.Errorf("%w: this operation needs one of %v", ErrForbidden, roles))
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers a request no route matches: 405 with Allow when the
+// path exists for other methods, else 404, both as problems.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, rt := range s.routes {
+		probe := r.Clone(r.Context())
+		probe.Method = rt.Method
+		if _, pattern := s.mux.Handler(probe); pattern == rt.Method+" "+rt.Pattern && !slices.Contains(allow, rt.Method) {
+			allow = append(allow, rt.Method)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeProblem(w, r, &inputError{kind: kindMethodNotAllowed, msg: fmt.Sprintf("%s %s: allowed methods are %s", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+		return
+	}
+	s.writeProblem(w, r, &inputError{kind: kindNotFound, msg: fmt.Sprintf("no API operation at %s", r.URL.Path)})
+}
+
+// handle registers a route: authentication, role, query parameters, read
+// consistency, body limit, access log, metrics, and one place where errors
+// become problem+json.
+func (s *Server) handle(rt Route, h handlerFunc) {
+	s.routes = append(s.routes, rt)
+	s.mux.HandleFunc(rt.Method+" "+rt.Pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		status := s.serve(w, r, rt, h)
+		code := strconv.Itoa(status)
+		s.reqs.WithLabelValues(rt.OperationID, code).Inc()
+		s.latency.WithLabelValues(rt.OperationID, code).Observe(time.Since(start).Seconds())
+	})
+}
+
+// serve runs one request through the route's checks and its handler and
+// returns the status written.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route, h handlerFunc) int {
+	p, err := s.authorise(r, rt)
+	if err != nil {
+		return s.writeProblem(w, r, err)
+	}
+	if err := checkParams(r, rt); err != nil {
+		return s.writeProblem(w, r, err)
+	}
+	if rt.Roles != nil && (rt.Method == http.MethodGet || slices.Contains(rt.Params, protocol.ParamConsistency)) {
+		if err := s.readConsistency(r); err != nil {
+			return s.writeProblem(w, r, err)
 		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.BodyBytesMax)
 	status, body, err := h(r, p)
 	if err != nil {
-		return writeProblem(w, s.log, r, err)
+		status = kindOf(err).status
 	}
-	if wr, ok := body.(*protocol.WriteResult); ok && wr.Duplicate {
-		w.Header().Set("Idempotent-Replayed", "true")
+	if rt.Roles != nil {
+		if lerr := s.alog.record(r, rt, p, status); lerr != nil {
+			s.log.Error("access log write failed", "op", rt.OperationID, "err", lerr)
+			if rt.Audited {
+				return s.writeProblem(w, r, fmt.Errorf("access log: %w", lerr))
+			}
+		}
 	}
-	if doc, ok := body.(rawDoc); ok {
-		return s.writeDoc(w, r, doc)
+	if err != nil {
+		return s.writeProblem(w, r, err)
+	}
+	return s.writeBody(w, r, status, body)
+}
+
+// kindOf is the error table row of err (for the access log's status).
+func kindOf(err error) problemKind {
+	k, _ := classify(err)
+	return k
+}
+
+// writeBody writes a successful response.
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, status int, body any) int {
+	switch b := body.(type) {
+	case rawDoc:
+		return s.writeDoc(w, r, b)
+	case *protocol.WriteResult:
+		if b.Replayed {
+			w.Header().Set(headerReplayed, "true")
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	if err := json.NewEncoder(w).Encode(body); err != nil {
+		s.log.Warn("writing response", "path", r.URL.Path, "err", err)
+	}
 	return status
 }
 
-// decodeBody reads exactly one JSON value with no unknown fields.
-func decodeBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(r.Body)
+// authorise authenticates the caller and checks the route's roles.
+func (s *Server) authorise(r *http.Request, rt Route) (Principal, error) {
+	if rt.Roles == nil {
+		return Principal{}, nil
+	}
+	p, err := s.cfg.Auth.Authenticate(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return invalid("", "reading body: %v", err)
+		return Principal{}, err
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return invalid(te.Field, "field %s: expected %s", te.Field, te.Type)
-		}
-		return invalid("", "body: %v", err)
+	if !p.Has(rt.Roles...) {
+		return Principal{}, fmt.Errorf("%w: %s needs one of the roles %s", ErrForbidden, rt.OperationID, strings.Join(rt.Roles, ", "))
 	}
-	if d.More() {
-		return invalid("", "body: trailing data after the JSON value")
+	return p, nil
+}
+
+// checkParams refuses a query string that is too long or names a
+// parameter the route does not take, naming it.
+func checkParams(r *http.Request, rt Route) error {
+	if len(r.URL.RawQuery) > queryBytesMax {
+		return invalid("", "query string of %d bytes; at most %d", len(r.URL.RawQuery), queryBytesMax)
+	}
+	q, err := urlQuery(r)
+	if err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(q) {
+		ok := rt.Method == http.MethodGet && k == protocol.ParamConsistency
+		for _, p := range rt.Params {
+			if prefix, wild := strings.CutSuffix(p, "*"); wild && strings.HasPrefix(k, prefix) || p == k {
+				ok = true
+			}
+		}
+		if !ok {
+			if len(rt.Params) == 0 {
+				return invalid(k, "unknown query parameter %q: %s takes none", k, rt.OperationID)
+			}
+			return invalid(k, "unknown query parameter %q: %s takes %s", k, rt.OperationID, strings.Join(rt.Params, ", "))
+		}
 	}
 	return nil
 }
 
-// propose builds, signs and submits a command for the node's agency.
-func (s *Server) propose(r *http.Request, p Principal, typ string, payload any) (int, any, error) {
-	key := r.Header.Get("Idempotency-Key")
-	if !idemKeyRe.MatchString(key) {
-		return 0, nil, invalid("Idempotency-Key", "header Idempotency-Key is required on writes: 8-64 characters of A-Z a-z 0-9 _ -")
-	}
-	cmd, err := ledger.NewCommand(typ, key, p.User, payload)
-	if err != nil {
-		return 0, nil, err
-	}
-	cmd.Agency, cmd.V = s.cfg.Signer.Agency(), ledger.CommandVersion
-	if _, _, rj := ledger.DecodeCommand(mustJSON(cmd)); rj != nil {
-		return 0, nil, rj // refuse bad input here: nothing reaches the ledger
-	}
-	signed, err := s.cfg.Signer.SignCommand(cmd)
-	if err != nil {
-		return 0, nil, err
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
-	defer cancel()
-	res, err := s.cfg.Replicator.Propose(ctx, signed)
-	if err != nil {
-		s.props.WithLabelValues("error").Inc()
-		return 0, nil, err
-	}
-	if res.Rejection != nil {
-		s.props.WithLabelValues("rejected").Inc()
-		return 0, nil, res.Rejection
-	}
-	s.props.WithLabelValues("accepted").Inc()
-	wr := &protocol.WriteResult{Result: res}
-	if typ == ledger.TypeReserve || typ == ledger.TypePropose {
-		wr.ID = res.Seq
-	}
-	status := http.StatusOK
-	if typ == ledger.TypePublish || typ == ledger.TypeReserve {
-		status = http.StatusCreated
-	}
-	return status, wr, nil
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// readConsistency honours ?consistency=linearizable (rqlite's level of that
-// name): the node first applies everything committed before the request.
+// readConsistency honours ?consistency= on reads, with rqlite's level
+// names: local (the default) reads this node's ledger as it is;
+// linearizable first waits until this node has applied everything
+// committed before the request (Replicator.Barrier), bounded by WriteTimeout.
 func (s *Server) readConsistency(r *http.Request) error {
-	switch c := r.URL.Query().Get("consistency"); c {
-	case "", "local":
+	switch c := r.URL.Query().Get(protocol.ParamConsistency); c {
+	case "", protocol.ConsistencyLocal:
 		return nil
-	case "linearizable":
+	case protocol.ConsistencyLinearizable:
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
 		defer cancel()
 		return s.cfg.Replicator.Barrier(ctx)
 	default:
-		return invalid("consistency", "consistency=%q: expected local or linearizable", c)
+		return invalid(protocol.ParamConsistency, "consistency=%q: expected %s or %s", c, protocol.ConsistencyLocal, protocol.ConsistencyLinearizable)
 	}
-}
-
-// accessLog records a listing search or read locally (who, when, what), never on the ledger.
-func (s *Server) accessLog(p Principal, op string, query any) {
-	line, _ := json.Marshal(struct {
-		Time  string   `json:"time"`
-		User  string   `json:"user"`
-		Roles []string `json:"roles"`
-		Op    string   `json:"operation"`
-		Query any      `json:"query"`
-	}{s.cfg.Now().UTC().Format(time.RFC3339Nano), p.User, p.Roles, op, query})
-	s.alogMu.Lock()
-	defer s.alogMu.Unlock()
-	if _, err := s.cfg.AccessLog.Write(append(line, '\n')); err != nil {
-		s.log.Error("access log write failed", "err", err)
-	}
-}
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
-
-// writeDoc writes a statement as CSV or JSON, byte for byte as the ledger renders it.
-func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, d rawDoc) int {
-	var buf bytes.Buffer
-	var err error
-	ct := "application/json"
-	if d.csv {
-		ct = "text/csv; charset=utf-8"
-		err = d.st.WriteCSV(&buf)
-	} else {
-		err = d.st.WriteJSON(&buf)
-	}
-	if err != nil {
-		return writeProblem(w, s.log, r, err)
-	}
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
-	return http.StatusOK
 }

@@ -20,36 +20,60 @@ import (
 
 // Roles a user may hold. Every API operation declares the roles it accepts.
 const (
+	// RoleMatching is a family-finding officer: searches, reserves, confirms, places.
 	RoleMatching = "matching"
-	RoleFinance  = "finance"
+	// RoleFinance is a finance officer: fees, invoices, payments, statements.
+	RoleFinance = "finance"
+	// RoleOperator runs the node: reads everything, writes nothing.
 	RoleOperator = "operator"
-	RoleAuditor  = "auditor"
+	// RoleAuditor verifies the ledger: entries, proofs, checkpoints.
+	RoleAuditor = "auditor"
 )
 
-// Roles is the closed set of roles.
+// Roles is the closed set of roles; role names outside it in a token are ignored.
 var Roles = []string{RoleMatching, RoleFinance, RoleOperator, RoleAuditor}
 
-// Auth errors, mapped to 401/403 by the error table.
+// Auth errors, mapped to 401 (no or bad token) and 403 (role, agency) by
+// the error table.
 var (
-	ErrNoToken     = errors.New("no bearer token")
-	ErrBadToken    = errors.New("token not accepted")
-	ErrForbidden   = errors.New("role not allowed")
+	// ErrNoToken is returned when a request carries no bearer token.
+	ErrNoToken = errors.New("no bearer token")
+	// ErrBadToken is returned when a token does not verify: signature, key,
+	// issuer, audience, expiry, or a missing required claim.
+	ErrBadToken = errors.New("token not accepted")
+	// ErrForbidden is returned when the token's roles may not call the operation.
+	ErrForbidden = errors.New("role not allowed")
+	// ErrWrongAgency is returned when the token's agency claim names
+	// another agency: a user acts only for their own agency's node.
 	ErrWrongAgency = errors.New("token is for another agency")
 )
 
 const (
-	tokenLenMax      = 8 << 10 // bytes of a bearer token
-	devTokenTTLMax   = 24 * time.Hour
+	// tokenBytesMax bounds a bearer token.
+	tokenBytesMax = 8 << 10
+	// devTokenTTLMax bounds the lifetime of a dev issuer's token.
+	devTokenTTLMax = 24 * time.Hour
+	// skewMax bounds AuthConfig.Skew (config's auth.clock_skew maximum).
+	skewMax = 5 * time.Minute
+	// jwksKeysMax bounds the keys of a key set.
+	jwksKeysMax = 100
+	// defaultRoleClaim is the claim listing a user's roles unless configured.
 	defaultRoleClaim = "roles"
-	sessionCookie    = "raaft_session" // the web console keeps the token here
+	// agencyClaim, when a token has it, must name the node's agency.
+	agencyClaim = "agency"
+	// sessionCookie is where a browser session keeps its token (the web
+	// console); writes still need the Idempotency-Key header, which a
+	// cross-site form cannot send.
+	sessionCookie = "raaft_session"
 )
 
 // Principal is an authenticated user of this node's agency.
 type Principal struct {
 	// User is an opaque pseudonym of the token's issuer and subject: it is
-	// what the ledger records as the acting user, never the subject itself
-	// (which may be an email address).
-	User  string
+	// what the ledger records as the acting user and the access log as the
+	// caller, never the subject itself (which may be an email address).
+	User string
+	// Roles are the token's roles that raaft knows, in token order.
 	Roles []string
 }
 
@@ -58,36 +82,63 @@ func (p Principal) Has(roles ...string) bool {
 	return slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(p.Roles, r) })
 }
 
-// AuthConfig configures an Authenticator.
-type AuthConfig struct {
-	Issuer, Audience string
-	Keys             jwk.Set // each key must carry alg and kid
-	RoleClaim        string  // default "roles"
-	Skew             time.Duration
-	Agency           string // tokens naming another agency (claim "agency") are refused
-	Now              func() time.Time
+// roleFor is the first of roles the principal holds: the role a call was
+// allowed under.
+func (p Principal) roleFor(roles []string) string {
+	for _, r := range roles {
+		if slices.Contains(p.Roles, r) {
+			return r
+		}
+	}
+	return ""
 }
 
-// Authenticator verifies users' JWTs: signature by a key in the set,
+// AuthConfig configures an Authenticator.
+type AuthConfig struct {
+	// Issuer is the required "iss" claim.
+	Issuer string
+	// Audience must be among the token's "aud" values.
+	Audience string
+	// Keys verify tokens. Each key must carry "alg" and "kid" (jwx matches
+	// keys by them; without alg it matches none) and be a public key.
+	Keys jwk.Set
+	// Remote, if set, is an identity provider's key set, kept fresh; tokens
+	// verify with a key from Keys or from Remote.
+	Remote *RemoteJWKS
+	// RoleClaim is the claim holding the roles, an array of strings;
+	// "" means "roles".
+	RoleClaim string
+	// Skew is the leeway on exp, nbf and iat, 0 to 5 minutes. jwx's
+	// default is 0, so it is always passed explicitly.
+	Skew time.Duration
+	// Agency is the node's agency: a token whose "agency" claim names
+	// another is refused.
+	Agency string
+	// Now is the clock tokens are checked against; nil means time.Now.
+	Now func() time.Time
+}
+
+// Authenticator verifies users' JWTs: signature by a key of the set,
 // issuer, audience, a required exp (jwt.Parse accepts tokens without one
-// unless told), bounded clock skew, and roles from the role claim.
+// unless told), a required sub, bounded clock skew, the agency claim, and
+// roles from the role claim. Safe for concurrent use.
 type Authenticator struct {
 	cfg AuthConfig
 }
 
-// NewAuthenticator checks the key set (alg and kid on every key: jwx
-// matches keys by them) and returns an authenticator.
+// NewAuthenticator checks cfg and the key set and returns an authenticator.
 func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
-	if cfg.Issuer == "" || cfg.Audience == "" || cfg.Keys == nil {
-		return nil, errors.New("auth: issuer, audience and a key set are required")
+	switch {
+	case cfg.Issuer == "" || cfg.Audience == "":
+		return nil, errors.New("auth: issuer and audience are required")
+	case cfg.Keys == nil && cfg.Remote == nil:
+		return nil, errors.New("auth: a key set is required (auth.jwks, or auth.dev_issuer for trying raaft out)")
+	case cfg.Skew < 0 || cfg.Skew > skewMax:
+		return nil, fmt.Errorf("auth: clock skew %v: expected 0..%v", cfg.Skew, skewMax)
 	}
-	for i := range cfg.Keys.Len() {
-		k, _ := cfg.Keys.Key(i)
-		if _, ok := k.Algorithm(); !ok {
-			return nil, fmt.Errorf("auth: JWKS key %d has no \"alg\"", i)
-		}
-		if _, ok := k.KeyID(); !ok {
-			return nil, fmt.Errorf("auth: JWKS key %d has no \"kid\"", i)
+	if cfg.Keys != nil {
+		if err := checkKeySet(cfg.Keys); err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
 		}
 	}
 	if cfg.RoleClaim == "" {
@@ -99,66 +150,123 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	return &Authenticator{cfg: cfg}, nil
 }
 
-// LoadJWKS reads a JSON Web Key Set from a file.
+// LoadJWKS reads a JSON Web Key Set from a file and checks it: at most 100
+// keys, each public, each with "alg" and "kid". A key without alg would
+// never match (jwx pitfall), so it is refused here, at start, with the
+// file and key named, rather than as a 401 on every request.
 func LoadJWKS(path string) (jwk.Set, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("auth.jwks: %w", err)
 	}
-	return jwk.Parse(b)
+	set, err := jwk.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("auth.jwks %s: %w", path, err)
+	}
+	if err := checkKeySet(set); err != nil {
+		return nil, fmt.Errorf("auth.jwks %s: %w", path, err)
+	}
+	return set, nil
 }
 
-// Authenticate verifies the request's bearer token.
-func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
-	h := r.Header.Get("Authorization")
-	raw, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || raw == "" {
-		if c, err := r.Cookie(sessionCookie); err == nil {
-			raw = c.Value
+// checkKeySet refuses key sets tokens could not (or should not) be
+// verified with.
+func checkKeySet(set jwk.Set) error {
+	if set.Len() > jwksKeysMax {
+		return fmt.Errorf("key set has %d keys; at most %d", set.Len(), jwksKeysMax)
+	}
+	for i := range set.Len() {
+		k, _ := set.Key(i)
+		kid, ok := k.KeyID()
+		if !ok || kid == "" {
+			return fmt.Errorf("key %d has no \"kid\": every key must name its id", i)
 		}
+		if _, ok := k.Algorithm(); !ok {
+			return fmt.Errorf("key %d (kid %q) has no \"alg\": every key must name its algorithm", i, kid)
+		}
+		if k.KeyType() == jwa.OctetSeq() {
+			return fmt.Errorf("key %d (kid %q) is a shared secret (kty oct); only public keys may verify tokens", i, kid)
+		}
+		if priv, err := jwk.IsPrivateKey(k); err == nil && priv {
+			return fmt.Errorf("key %d (kid %q) is a private key; publish only the public key", i, kid)
+		}
+	}
+	return nil
+}
+
+// Authenticate verifies the request's bearer token (Authorization:
+// Bearer, the scheme in any case; or the console's session cookie).
+func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	var raw string
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		raw = strings.TrimSpace(tok)
+	} else if c, err := r.Cookie(sessionCookie); err == nil {
+		raw = c.Value
 	}
 	if raw == "" {
 		return Principal{}, ErrNoToken
 	}
-	if len(raw) > tokenLenMax {
-		return Principal{}, fmt.Errorf("%w: token too long", ErrBadToken)
+	if len(raw) > tokenBytesMax {
+		return Principal{}, fmt.Errorf("%w: token over %d bytes", ErrBadToken, tokenBytesMax)
 	}
 	return a.Verify(raw)
 }
 
-// Verify checks a raw token.
+// Verify checks a raw token and returns its principal.
 func (a *Authenticator) Verify(raw string) (Principal, error) {
-	tok, err := jwt.ParseString(raw,
-		jwt.WithKeySet(a.cfg.Keys), jwt.WithIssuer(a.cfg.Issuer), jwt.WithAudience(a.cfg.Audience),
-		jwt.WithRequiredClaim("exp"), jwt.WithRequiredClaim("sub"), jwt.WithAcceptableSkew(a.cfg.Skew),
-		jwt.WithClock(jwt.ClockFunc(a.cfg.Now)))
+	opts := []jwt.ParseOption{
+		jwt.WithIssuer(a.cfg.Issuer), jwt.WithAudience(a.cfg.Audience),
+		jwt.WithRequiredClaim("exp"), jwt.WithRequiredClaim("sub"),
+		jwt.WithAcceptableSkew(a.cfg.Skew), jwt.WithClock(jwt.ClockFunc(a.cfg.Now)),
+	}
+	if a.cfg.Keys != nil {
+		opts = append(opts, jwt.WithKeySet(a.cfg.Keys))
+	}
+	if a.cfg.Remote != nil {
+		opts = append(opts, jwt.WithKeySet(a.cfg.Remote.Keys()))
+	}
+	tok, err := jwt.ParseString(raw, opts...)
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrBadToken, err)
+		return Principal{}, fmt.Errorf("%w: %v", ErrBadToken, err) // jwx's message, not its error: nothing to match on
 	}
-	var agency string
-	if err := tok.Get("agency", &agency); err == nil && agency != a.cfg.Agency {
-		return Principal{}, ErrWrongAgency
-	}
-	var roles []string
-	if err := tok.Get(a.cfg.RoleClaim, &roles); err != nil {
-		var anyRoles []any
-		if err2 := tok.Get(a.cfg.RoleClaim, &anyRoles); err2 != nil {
-			return Principal{}, fmt.Errorf("%w: no %q claim", ErrBadToken, a.cfg.RoleClaim)
-		}
-		for _, r := range anyRoles {
-			if s, ok := r.(string); ok {
-				roles = append(roles, s)
-			}
+	if tok.Has(agencyClaim) {
+		var agency string
+		if err := tok.Get(agencyClaim, &agency); err != nil || agency != a.cfg.Agency {
+			return Principal{}, fmt.Errorf("%w: token agency %q, node agency %q", ErrWrongAgency, agency, a.cfg.Agency)
 		}
 	}
-	roles = slices.DeleteFunc(roles, func(r string) bool { return !slices.Contains(Roles, r) })
+	roles, err := a.roles(tok)
+	if err != nil {
+		return Principal{}, err
+	}
 	sub, _ := tok.Subject()
 	iss, _ := tok.Issuer()
 	return Principal{User: pseudonym(iss, sub), Roles: roles}, nil
 }
 
-// pseudonym is the ledger's acting-user id: 22 base64url characters of
-// SHA-256(issuer | subject), so no identifier reaches the ledger.
+// roles reads the role claim, an array of strings, keeping known roles.
+func (a *Authenticator) roles(tok jwt.Token) ([]string, error) {
+	var raw []any
+	if err := tok.Get(a.cfg.RoleClaim, &raw); err != nil {
+		return nil, fmt.Errorf("%w: claim %q: expected an array of role names", ErrBadToken, a.cfg.RoleClaim)
+	}
+	var roles []string
+	for _, v := range raw {
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: claim %q: expected an array of role names", ErrBadToken, a.cfg.RoleClaim)
+		}
+		if slices.Contains(Roles, s) && !slices.Contains(roles, s) {
+			roles = append(roles, s)
+		}
+	}
+	return roles, nil
+}
+
+// pseudonym is the ledger's acting-user id: "u" and 21 base64url
+// characters of SHA-256(issuer | subject), so no identifier reaches the
+// ledger or the access log, and the same person has the same pseudonym on
+// every node of the agency.
 func pseudonym(iss, sub string) string {
 	sum := sha256.Sum256([]byte(iss + "|" + sub))
 	return "u" + base64.RawURLEncoding.EncodeToString(sum[:])[:21]
@@ -173,7 +281,8 @@ type DevIssuer struct {
 	agency           string
 }
 
-// NewDevIssuer makes an issuer for agency's users.
+// NewDevIssuer makes an issuer of tokens for agency's users, signing with
+// priv (EdDSA; kid = RFC 7638 thumbprint).
 func NewDevIssuer(priv ed25519.PrivateKey, issuer, audience, agency string) (*DevIssuer, error) {
 	k, err := jwk.Import(priv)
 	if err != nil {
@@ -203,7 +312,9 @@ func NewDevIssuer(priv ed25519.PrivateKey, issuer, audience, agency string) (*De
 // Keys is the public key set that verifies this issuer's tokens.
 func (d *DevIssuer) Keys() jwk.Set { return d.pub }
 
-// Issue signs a token for user sub with roles, valid for ttl (at most 24 h).
+// Issue signs a token for user sub with roles, issued at now and valid for
+// ttl (at most 24 h). It carries iss, aud, sub, iat, exp, the roles claim
+// and the agency claim.
 func (d *DevIssuer) Issue(sub string, roles []string, ttl time.Duration, now time.Time) (string, error) {
 	if ttl <= 0 || ttl > devTokenTTLMax {
 		return "", fmt.Errorf("token lifetime %v: expected up to %v", ttl, devTokenTTLMax)
@@ -214,7 +325,7 @@ func (d *DevIssuer) Issue(sub string, roles []string, ttl time.Duration, now tim
 		}
 	}
 	tok, err := jwt.NewBuilder().Issuer(d.issuer).Audience([]string{d.audience}).Subject(sub).
-		IssuedAt(now).Expiration(now.Add(ttl)).Claim(defaultRoleClaim, roles).Claim("agency", d.agency).Build()
+		IssuedAt(now).Expiration(now.Add(ttl)).Claim(defaultRoleClaim, roles).Claim(agencyClaim, d.agency).Build()
 	if err != nil {
 		return "", err
 	}

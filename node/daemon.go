@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
@@ -35,6 +38,7 @@ type Daemon struct {
 	served chan error
 
 	accessLog   io.Closer
+	jwks        *RemoteJWKS // when auth.jwks is a URL
 	startCommit uint64
 	ready       atomic.Bool
 }
@@ -167,10 +171,6 @@ func (d *Daemon) Shutdown() error {
 		d.http = nil
 	}
 	errs = append(errs, d.closeAll())
-	if d.accessLog != nil {
-		errs = append(errs, d.accessLog.Close())
-		d.accessLog = nil
-	}
 	return errors.Join(errs...)
 }
 
@@ -183,6 +183,14 @@ func (d *Daemon) closeAll() error {
 	if d.ledger != nil {
 		errs = append(errs, d.ledger.Close())
 		d.ledger = nil
+	}
+	if d.jwks != nil {
+		errs = append(errs, d.jwks.Close())
+		d.jwks = nil
+	}
+	if d.accessLog != nil {
+		errs = append(errs, d.accessLog.Close())
+		d.accessLog = nil
 	}
 	return errors.Join(errs...)
 }
@@ -223,7 +231,7 @@ func (d *Daemon) serve(signer *ledger.Signer) error {
 	}
 	d.accessLog = alog
 	srv, err := NewServer(ServerConfig{
-		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: signer, Auth: auth, AccessLog: alog,
+		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: signer, Agency: cfg.Node.Agency, NodeID: cfg.Node.ID, Auth: auth, AccessLog: alog,
 		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Logger: d.log,
 	})
 	if err != nil {
@@ -242,33 +250,43 @@ func (d *Daemon) serve(signer *ledger.Signer) error {
 	return nil
 }
 
-// authenticator trusts the configured identity provider's JWKS and, when
+// authenticator trusts the configured identity provider's JWKS (a file,
+// or an https:// URL refreshed every JWKSRefreshDefault) and, when
 // auth.dev_issuer is on, the node-local dev issuer (key dev-issuer.key
 // beside the agency key).
 func (d *Daemon) authenticator() (*Authenticator, error) {
 	cfg := d.cfg.Auth
-	var set jwk.Set
-	if cfg.JWKS != "" {
+	ac := AuthConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, RoleClaim: cfg.RoleClaim, Skew: cfg.ClockSkew, Agency: d.cfg.Node.Agency}
+	switch {
+	case strings.HasPrefix(cfg.JWKS, "https://") || strings.HasPrefix(cfg.JWKS, "http://"):
+		ctx, cancel := context.WithTimeout(context.Background(), jwksFetchTimeout)
+		defer cancel()
+		r, err := NewRemoteJWKS(ctx, cfg.JWKS, nil, JWKSRefreshDefault, d.log)
+		if err != nil {
+			return nil, err
+		}
+		d.jwks, ac.Remote = r, r
+	case cfg.JWKS != "":
 		s, err := LoadJWKS(cfg.JWKS)
 		if err != nil {
 			return nil, err
 		}
-		set = s
+		ac.Keys = s
 	}
 	if cfg.DevIssuer {
 		di, err := d.DevIssuer()
 		if err != nil {
 			return nil, err
 		}
-		if set == nil {
-			set = jwk.NewSet()
+		if ac.Keys == nil {
+			ac.Keys = jwk.NewSet()
 		}
 		k, _ := di.Keys().Key(0)
-		if err := set.AddKey(k); err != nil {
+		if err := ac.Keys.AddKey(k); err != nil {
 			return nil, err
 		}
 	}
-	return NewAuthenticator(AuthConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, Keys: set, RoleClaim: cfg.RoleClaim, Skew: cfg.ClockSkew, Agency: d.cfg.Node.Agency})
+	return NewAuthenticator(ac)
 }
 
 // DevIssuer returns the node-local token issuer (key dev-issuer.key next to the agency key).
@@ -285,7 +303,8 @@ func LoadDevIssuer(cfg config.Config) (*DevIssuer, error) {
 	return NewDevIssuer(key, cfg.Auth.Issuer, cfg.Auth.Audience, cfg.Node.Agency)
 }
 
-// replicator adapts consensus.Node to the API's Replicator.
+// replicator adapts consensus.Node to the API's Replicator; consensus
+// cannot import node, so the conversion of its status lives here.
 type replicator struct{ n *consensus.Node }
 
 func (r replicator) Propose(ctx context.Context, signed []byte) (ledger.Result, error) {
@@ -311,9 +330,27 @@ func checkpointOut(c *consensus.Checkpoint) *protocol.Checkpoint {
 	}
 	out := &protocol.Checkpoint{Size: c.Size, Root: c.Root, QuorumCosigned: c.QuorumCosigned}
 	for _, s := range c.Signatures {
-		out.Signatures = append(out.Signatures, protocol.CheckpointSignature(s))
+		out.Signatures = append(out.Signatures, protocol.CheckpointSignature{
+			Agency: s.Agency, NodeID: s.NodeID, KID: jwsKID(s.JWS), Size: s.Size, Root: s.Root, Signature: s.JWS})
 	}
 	return out
+}
+
+// jwsKID returns the kid of a compact JWS's protected header, or "" if it
+// has none. It reads the header only: the signature is the reader's to verify.
+func jwsKID(compact string) string {
+	h, _, _ := strings.Cut(compact, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return ""
+	}
+	var hdr struct {
+		KID string `json:"kid"`
+	}
+	if json.Unmarshal(b, &hdr) != nil {
+		return ""
+	}
+	return hdr.KID
 }
 
 // ConsensusReplicator adapts a consensus node to the API's Replicator.

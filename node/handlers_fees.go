@@ -1,11 +1,15 @@
 package node
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/raaft/raaft/ledger"
+	"github.com/raaft/raaft/protocol"
 )
 
 // feeAction is one finance write on an obligation: its command type and payload.
@@ -14,8 +18,9 @@ type feeAction struct {
 	body func(r *http.Request, id uint64) (any, error)
 }
 
-func idOnly(_ *http.Request, id uint64) (any, error) {
-	return ledger.ObligationPayload{ObligationID: id}, nil
+// idOnly is the payload of an action that takes no body (none, or {}).
+func idOnly(r *http.Request, id uint64) (any, error) {
+	return ledger.ObligationPayload{ObligationID: id}, emptyBody(r)
 }
 
 // amountReq is the body of invoice, resolution and payment actions.
@@ -65,42 +70,52 @@ var FeeActions = []string{"invoice", "acknowledge", "dispute", "propose-resoluti
 func (s *Server) registerFeeRoutes() {
 	fin := []string{RoleFinance}
 	finRead := []string{RoleFinance, RoleAuditor, RoleOperator}
-	s.handle("GET", "/v1/fees/obligations", "listObligations", finRead, s.obligations)
-	s.handle("GET", "/v1/fees/obligations/{id}", "getObligation", finRead, s.obligation)
+	period := []string{"year", "from", "to"}
+	s.handle(Route{Method: "GET", Pattern: "/v1/fees/obligations", OperationID: "listObligations", Roles: finRead,
+		Params: append([]string{"role", "counterparty", "status", "after", "limit"}, period...)}, s.obligations)
+	s.handle(Route{Method: "GET", Pattern: "/v1/fees/obligations/{id}", OperationID: "getObligation", Roles: finRead}, s.obligation)
 	for _, a := range FeeActions {
-		s.handle("POST", "/v1/fees/obligations/{id}/"+a, "fee_"+a, fin, s.feeWrite(feeActions[a]))
+		s.handle(Route{Method: "POST", Pattern: "/v1/fees/obligations/{id}/" + a, OperationID: "fee_" + a, Roles: fin}, s.feeWrite(feeActions[a]))
 	}
-	s.handle("POST", "/v1/fees/payments/{id}/confirm", "confirmReceipt", fin, func(r *http.Request, p Principal) (int, any, error) {
-		id, err := pathUint(r, "id")
-		if err != nil {
-			return 0, nil, err
-		}
-		if err := emptyBody(r); err != nil {
-			return 0, nil, err
-		}
-		return s.propose(r, p, ledger.TypeConfirmReceipt, ledger.ReceiptPayload{PaymentID: id})
-	})
-	s.handle("GET", "/v1/fees/position", "feePosition", finRead, s.position)
-	s.handle("GET", "/v1/fees/netting", "nettingPlan", finRead, s.nettingPlan)
-	s.handle("POST", "/v1/fees/netting", "openNetting", fin, func(r *http.Request, p Principal) (int, any, error) {
-		var b ledger.NettingOpenPayload
-		if err := decodeBody(r, &b); err != nil {
-			return 0, nil, err
-		}
-		return s.propose(r, p, ledger.TypeNettingOpen, b)
-	})
-	s.handle("GET", "/v1/fees/netting/{id}", "getNettingRun", finRead, func(r *http.Request, _ Principal) (int, any, error) {
-		id, err := pathUint(r, "id")
-		if err != nil {
-			return 0, nil, err
-		}
-		run, err := s.cfg.Ledger.NettingRun(id)
-		return http.StatusOK, run, err
-	})
-	s.handle("POST", "/v1/fees/netting/{id}/legs/{leg}/pay", "payNettingLeg", fin, s.nettingLeg(true))
-	s.handle("POST", "/v1/fees/netting/{id}/legs/{leg}/confirm", "confirmNettingLeg", fin, s.nettingLeg(false))
-	s.handle("GET", "/v1/fees/statement", "statement", finRead, s.statement)
-	s.handle("POST", "/v1/fees/reconcile", "reconcile", finRead, s.reconcile)
+	s.handle(Route{Method: "POST", Pattern: "/v1/fees/payments/{id}/confirm", OperationID: "confirmReceipt", Roles: fin}, s.confirmReceipt)
+	s.handle(Route{Method: "GET", Pattern: "/v1/fees/position", OperationID: "feePosition", Roles: finRead, Params: []string{"as_of"}}, s.position)
+	s.handle(Route{Method: "GET", Pattern: "/v1/fees/netting", OperationID: "nettingPlan", Roles: finRead, Params: period}, s.nettingPlan)
+	s.handle(Route{Method: "POST", Pattern: "/v1/fees/netting", OperationID: "openNetting", Roles: fin}, s.openNetting)
+	s.handle(Route{Method: "GET", Pattern: "/v1/fees/netting/{id}", OperationID: "getNettingRun", Roles: finRead}, s.nettingRun)
+	s.handle(Route{Method: "POST", Pattern: "/v1/fees/netting/{id}/legs/{leg}/pay", OperationID: "payNettingLeg", Roles: fin}, s.nettingLeg(true))
+	s.handle(Route{Method: "POST", Pattern: "/v1/fees/netting/{id}/legs/{leg}/confirm", OperationID: "confirmNettingLeg", Roles: fin}, s.nettingLeg(false))
+	s.handle(Route{Method: "GET", Pattern: "/v1/fees/statement", OperationID: "statement", Roles: finRead,
+		Params: append([]string{"as_of_seq", "format"}, period...)}, s.statement)
+	s.handle(Route{Method: "POST", Pattern: "/v1/fees/reconcile", OperationID: "reconcile", Roles: finRead,
+		Params: append([]string{protocol.ParamConsistency}, period...)}, s.reconcile)
+}
+
+func (s *Server) confirmReceipt(r *http.Request, p Principal) (int, any, error) {
+	id, err := pathUint(r, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := emptyBody(r); err != nil {
+		return 0, nil, err
+	}
+	return s.propose(r, p, ledger.TypeConfirmReceipt, ledger.ReceiptPayload{PaymentID: id})
+}
+
+func (s *Server) openNetting(r *http.Request, p Principal) (int, any, error) {
+	var b ledger.NettingOpenPayload
+	if err := decodeBody(r, &b); err != nil {
+		return 0, nil, err
+	}
+	return s.propose(r, p, ledger.TypeNettingOpen, b)
+}
+
+func (s *Server) nettingRun(r *http.Request, _ Principal) (int, any, error) {
+	id, err := pathUint(r, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	run, err := s.cfg.Ledger.NettingRun(id)
+	return http.StatusOK, run, err
 }
 
 func (s *Server) feeWrite(a feeAction) handlerFunc {
@@ -156,18 +171,15 @@ func period(r *http.Request) (*ledger.Period, error) {
 	if from == "" && to == "" {
 		return nil, nil
 	}
-	for name, v := range map[string]string{"from": from, "to": to} { //det:ok validation only
-		if _, err := time.Parse(time.DateOnly, v); err != nil {
-			return nil, invalid(name, "%s=%q: expected a date YYYY-MM-DD", name, v)
+	for _, f := range [][2]string{{"from", from}, {"to", to}} {
+		if _, err := time.Parse(time.DateOnly, f[1]); err != nil {
+			return nil, invalid(f[0], "%s=%q: expected a date YYYY-MM-DD", f[0], f[1])
 		}
 	}
 	return &ledger.Period{From: from, To: to}, nil
 }
 
 func (s *Server) obligations(r *http.Request, _ Principal) (int, any, error) {
-	if err := s.readConsistency(r); err != nil {
-		return 0, nil, err
-	}
 	q := r.URL.Query()
 	p, err := period(r)
 	if err != nil {
@@ -183,7 +195,7 @@ func (s *Server) obligations(r *http.Request, _ Principal) (int, any, error) {
 			return 0, nil, invalid("limit", "limit=%q: expected 1..1000", v)
 		}
 	}
-	oq := ledger.ObligationQuery{Agency: s.cfg.Signer.Agency(), Role: q.Get("role"), Counterparty: q.Get("counterparty"),
+	oq := ledger.ObligationQuery{Agency: s.cfg.Agency, Role: q.Get("role"), Counterparty: q.Get("counterparty"),
 		Status: q.Get("status"), Period: p, After: after, Limit: limit}
 	if err := oq.Validate(); err != nil {
 		return 0, nil, err
@@ -196,9 +208,6 @@ func (s *Server) obligations(r *http.Request, _ Principal) (int, any, error) {
 }
 
 func (s *Server) obligation(r *http.Request, _ Principal) (int, any, error) {
-	if err := s.readConsistency(r); err != nil {
-		return 0, nil, err
-	}
 	id, err := pathUint(r, "id")
 	if err != nil {
 		return 0, nil, err
@@ -208,21 +217,15 @@ func (s *Server) obligation(r *http.Request, _ Principal) (int, any, error) {
 }
 
 func (s *Server) position(r *http.Request, _ Principal) (int, any, error) {
-	if err := s.readConsistency(r); err != nil {
-		return 0, nil, err
-	}
 	asOf := r.URL.Query().Get("as_of")
 	if asOf == "" {
 		asOf = s.cfg.Now().UTC().Format(time.DateOnly)
 	}
-	fp, err := s.cfg.Ledger.FeePosition(s.cfg.Signer.Agency(), asOf)
+	fp, err := s.cfg.Ledger.FeePosition(s.cfg.Agency, asOf)
 	return http.StatusOK, fp, err
 }
 
 func (s *Server) nettingPlan(r *http.Request, _ Principal) (int, any, error) {
-	if err := s.readConsistency(r); err != nil {
-		return 0, nil, err
-	}
 	p, err := period(r)
 	if err != nil {
 		return 0, nil, err
@@ -236,9 +239,6 @@ func (s *Server) nettingPlan(r *http.Request, _ Principal) (int, any, error) {
 
 // statement writes CSV (format=csv) or JSON directly: it is a document, not an envelope.
 func (s *Server) statement(r *http.Request, _ Principal) (int, any, error) {
-	if err := s.readConsistency(r); err != nil {
-		return 0, nil, err
-	}
 	p, err := period(r)
 	if err != nil {
 		return 0, nil, err
@@ -261,7 +261,7 @@ func (s *Server) statement(r *http.Request, _ Principal) (int, any, error) {
 	if format != "" && format != "csv" && format != "json" {
 		return 0, nil, invalid("format", "format=%q: expected csv or json", format)
 	}
-	st, err := s.cfg.Ledger.Statement(s.cfg.Signer.Agency(), *p, asOf)
+	st, err := s.cfg.Ledger.Statement(s.cfg.Agency, *p, asOf)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -282,6 +282,38 @@ func (s *Server) reconcile(r *http.Request, _ Principal) (int, any, error) {
 	if p == nil {
 		return 0, nil, invalid("year", "a period is required: year=YYYY or from=YYYY-MM-DD&to=YYYY-MM-DD")
 	}
-	rec, err := s.cfg.Ledger.Reconcile(r.Body, s.cfg.Signer.Agency(), *p) // bounded by api.body_bytes_max
+	body, err := io.ReadAll(r.Body) // bounded by BodyBytesMax: over it is a 413
+	if err != nil {
+		return 0, nil, err
+	}
+	rec, err := s.cfg.Ledger.Reconcile(bytes.NewReader(body), s.cfg.Agency, *p)
+	var rj *ledger.Rejection
+	if err != nil && !errors.As(err, &rj) && !errors.Is(err, ledger.ErrNotFound) && !errors.Is(err, ledger.ErrCorrupt) && !errors.Is(err, ledger.ErrClosed) {
+		// the ledger has no sentinel for a malformed export: with the body
+		// already read, what is left is the export's fault (its message names the line)
+		return 0, nil, invalid("body", "%v", err)
+	}
 	return http.StatusOK, rec, err
+}
+
+// writeDoc writes a statement as CSV or JSON, byte for byte as the ledger
+// renders it (the same bytes from any node, for reproduction).
+func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, d rawDoc) int {
+	var buf bytes.Buffer
+	var err error
+	ct := "application/json"
+	if d.csv {
+		ct = "text/csv; charset=utf-8"
+		err = d.st.WriteCSV(&buf)
+	} else {
+		err = d.st.WriteJSON(&buf)
+	}
+	if err != nil {
+		return s.writeProblem(w, r, err)
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+	return http.StatusOK
 }

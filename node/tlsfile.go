@@ -20,9 +20,9 @@ const apiCertValidity = 2 * 365 * 24 * time.Hour
 // CA is a small certificate authority for API certificates of a local
 // (development) federation, so one CA file lets clients trust every node.
 type CA struct {
-	Cert *x509.Certificate
-	Key  *ecdsa.PrivateKey
-	PEM  []byte
+	Cert *x509.Certificate // the self-signed CA certificate
+	Key  *ecdsa.PrivateKey // its key, which signs server certificates
+	PEM  []byte            // Cert, PEM-encoded, for clients to trust
 }
 
 // NewCA makes a self-signed CA.

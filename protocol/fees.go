@@ -33,14 +33,14 @@ func (c *Client) ConfirmReceipt(ctx context.Context, paymentID uint64, key strin
 // Obligations lists the node agency's obligations (q: role, counterparty, status, year or from/to, after, limit).
 func (c *Client) Obligations(ctx context.Context, q url.Values) ([]ledger.Obligation, error) {
 	var r []ledger.Obligation
-	err := c.do(ctx, http.MethodGet, "/v1/fees/obligations", q, nil, "", &r)
+	err := c.get(ctx, "/v1/fees/obligations", q, &r)
 	return r, err
 }
 
 // Obligation returns one obligation.
 func (c *Client) Obligation(ctx context.Context, id uint64) (ledger.Obligation, error) {
 	var r ledger.Obligation
-	err := c.do(ctx, http.MethodGet, "/v1/fees/obligations/"+strconv.FormatUint(id, 10), nil, nil, "", &r)
+	err := c.get(ctx, "/v1/fees/obligations/"+strconv.FormatUint(id, 10), nil, &r)
 	return r, err
 }
 
@@ -51,14 +51,14 @@ func (c *Client) Position(ctx context.Context, asOf string) (ledger.FeePosition,
 	if asOf != "" {
 		q.Set("as_of", asOf)
 	}
-	err := c.do(ctx, http.MethodGet, "/v1/fees/position", q, nil, "", &r)
+	err := c.get(ctx, "/v1/fees/position", q, &r)
 	return r, err
 }
 
 // NettingPlan returns every agency's net position for a period and the transfers that clear them.
 func (c *Client) NettingPlan(ctx context.Context, period url.Values) (ledger.NettingPlan, error) {
 	var r ledger.NettingPlan
-	err := c.do(ctx, http.MethodGet, "/v1/fees/netting", period, nil, "", &r)
+	err := c.get(ctx, "/v1/fees/netting", period, &r)
 	return r, err
 }
 
@@ -70,7 +70,7 @@ func (c *Client) OpenNetting(ctx context.Context, from, to, key string) (WriteRe
 // NettingRun returns a netting run.
 func (c *Client) NettingRun(ctx context.Context, id uint64) (ledger.NettingRun, error) {
 	var r ledger.NettingRun
-	err := c.do(ctx, http.MethodGet, "/v1/fees/netting/"+strconv.FormatUint(id, 10), nil, nil, "", &r)
+	err := c.get(ctx, "/v1/fees/netting/"+strconv.FormatUint(id, 10), nil, &r)
 	return r, err
 }
 
@@ -86,7 +86,7 @@ func (c *Client) NettingLeg(ctx context.Context, run uint64, leg int, pay bool, 
 // Statement downloads the node agency's statement (q: year or from/to, as_of_seq, format=csv|json) as bytes.
 func (c *Client) Statement(ctx context.Context, q url.Values) ([]byte, error) {
 	var raw rawBytes
-	err := c.do(ctx, http.MethodGet, "/v1/fees/statement", q, nil, "", &raw)
+	err := c.get(ctx, "/v1/fees/statement", q, &raw)
 	return raw, err
 }
 
