@@ -68,20 +68,7 @@ func NewFederation(n int) *Federation {
 
 // Found signs a genesis for the given agencies, every founder in turn.
 func Found(ags []*Agency, pol ledger.Policy) *Federation {
-	g := ledger.Genesis{V: ledger.GenesisVersion, Federation: "test", TimeMs: GenesisTimeMs, Policy: pol}
-	for _, a := range ags {
-		g.Agencies = append(g.Agencies, a.Record)
-	}
-	doc, err := ledger.NewGenesisDocument(g)
-	if err != nil {
-		panic(err)
-	}
-	for _, a := range ags {
-		if doc, err = ledger.CosignGenesis(doc, a.Signer); err != nil {
-			panic(err)
-		}
-	}
-	return &Federation{Agencies: ags, Genesis: doc}
+	return FoundGenesis(ags, ledger.Genesis{Policy: pol})
 }
 
 // FoundGenesis signs a genesis g for the given agencies, every founder in
