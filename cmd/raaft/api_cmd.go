@@ -61,6 +61,16 @@ func (f *apiFlags) client() (*protocol.Client, context.Context, context.CancelFu
 	return protocol.NewClient(strings.TrimRight(f.node, "/"), tok, hc), ctx, cancel, nil
 }
 
+// call runs fn with a client for the node and a context bounded by --timeout.
+func (f *apiFlags) call(fn func(ctx context.Context, cl *protocol.Client) error) error {
+	cl, ctx, cancel, err := f.client()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return fn(ctx, cl)
+}
+
 // apiErr maps client errors to exit codes: rejected by the ledger or the
 // API (3), unreachable (4).
 func apiErr(err error) error {
@@ -143,21 +153,18 @@ func newListingsCmd() *cobra.Command {
 	search := &cobra.Command{
 		Use: "search", Short: "Search available adopters across every region", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			res, err := cl.Search(ctx, q.values(cmd))
-			if err != nil {
-				return apiErr(err)
-			}
-			h, rows := listingRows(res.Listings)
-			emit(cmd.OutOrStdout(), f, res, h, rows)
-			if f.output == "table" {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d of %d matching\n", len(res.Listings), res.Total)
-			}
-			return nil
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				res, err := cl.Search(ctx, q.values(cmd))
+				if err != nil {
+					return apiErr(err)
+				}
+				h, rows := listingRows(res.Listings)
+				emit(cmd.OutOrStdout(), f, res, h, rows)
+				if f.output == "table" {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d of %d matching\n", len(res.Listings), res.Total)
+				}
+				return nil
+			})
 		},
 	}
 	q.register(search)
@@ -165,21 +172,18 @@ func newListingsCmd() *cobra.Command {
 	get := &cobra.Command{
 		Use: "get TOKEN", Short: "Show one listing and who holds it", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			v, err := cl.Listing(ctx, args[0], lin)
-			if err != nil {
-				return apiErr(err)
-			}
-			h, rows := listingRows([]ledger.Listing{v.Listing})
-			emit(cmd.OutOrStdout(), f, v, h, rows)
-			if v.Hold != nil && f.output == "table" {
-				fmt.Fprintf(cmd.OutOrStdout(), "held by %s (reservation %d) until %s\n", v.Hold.Holder, v.Hold.ID, time.UnixMilli(v.Hold.ExpiresMs).UTC().Format(time.RFC3339))
-			}
-			return nil
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				v, err := cl.Listing(ctx, args[0], lin)
+				if err != nil {
+					return apiErr(err)
+				}
+				h, rows := listingRows([]ledger.Listing{v.Listing})
+				emit(cmd.OutOrStdout(), f, v, h, rows)
+				if v.Hold != nil && f.output == "table" {
+					fmt.Fprintf(cmd.OutOrStdout(), "held by %s (reservation %d) until %s\n", v.Hold.Holder, v.Hold.ID, time.UnixMilli(v.Hold.ExpiresMs).UTC().Format(time.RFC3339))
+				}
+				return nil
+			})
 		},
 	}
 	get.Flags().BoolVar(&lin, "linearizable", false, "read after everything committed so far (slower)")
@@ -244,25 +248,22 @@ func newReserveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "reserve LISTING", Short: "Hold an adopter exclusively for a child of your agency", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			if len(children) == 0 {
-				children = []string{protocol.NewToken()}
-			}
-			req := protocol.ReserveRequest{Listing: args[0], ChildTokens: children, HoldDays: days}
-			if flags != "" {
-				req.Flags = strings.Split(flags, ",")
-			}
-			r, err := cl.Reserve(ctx, req, key)
-			if err != nil {
-				return apiErr(err)
-			}
-			h, rows := writeRows(r)
-			emit(cmd.OutOrStdout(), f, r, append(h, "RESERVATION"), [][]string{append(rows[0], strconv.FormatUint(r.ID, 10))})
-			return nil
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				if len(children) == 0 {
+					children = []string{protocol.NewToken()}
+				}
+				req := protocol.ReserveRequest{Listing: args[0], ChildTokens: children, HoldDays: days}
+				if flags != "" {
+					req.Flags = strings.Split(flags, ",")
+				}
+				r, err := cl.Reserve(ctx, req, key)
+				if err != nil {
+					return apiErr(err)
+				}
+				h, rows := writeRows(r)
+				emit(cmd.OutOrStdout(), f, r, append(h, "RESERVATION"), [][]string{append(rows[0], strconv.FormatUint(r.ID, 10))})
+				return nil
+			})
 		},
 	}
 	f.register(c)
@@ -281,18 +282,15 @@ func newReservationsCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "Holds your agency holds or whose adopter it approved", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			rs, err := cl.Reservations(ctx, agency, status)
-			if err != nil {
-				return apiErr(err)
-			}
-			h, rows := resRows(rs)
-			emit(cmd.OutOrStdout(), f, rs, h, rows)
-			return nil
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				rs, err := cl.Reservations(ctx, agency, status)
+				if err != nil {
+					return apiErr(err)
+				}
+				h, rows := resRows(rs)
+				emit(cmd.OutOrStdout(), f, rs, h, rows)
+				return nil
+			})
 		},
 	}
 	list.Flags().StringVar(&agency, "agency", "", "agency (default: the node's)")
@@ -307,26 +305,23 @@ func newReservationsCmd() *cobra.Command {
 				if err != nil {
 					return &exitError{exitUsage, fmt.Errorf("reservation id %q: expected a number", args[0])}
 				}
-				cl, ctx, cancel, err := f.client()
-				if err != nil {
-					return err
-				}
-				defer cancel()
-				var r protocol.WriteResult
-				switch action {
-				case "release":
-					r, err = cl.Release(ctx, id, reason, "")
-				case "place":
-					r, err = cl.Place(ctx, id, moveIn, "")
-				default:
-					r, err = cl.ReservationAction(ctx, id, action, "")
-				}
-				if err != nil {
-					return apiErr(err)
-				}
-				h, rows := writeRows(r)
-				emit(cmd.OutOrStdout(), f, r, h, rows)
-				return nil
+				return f.call(func(ctx context.Context, cl *protocol.Client) error {
+					var r protocol.WriteResult
+					switch action {
+					case "release":
+						r, err = cl.Release(ctx, id, reason, "")
+					case "place":
+						r, err = cl.Place(ctx, id, moveIn, "")
+					default:
+						r, err = cl.ReservationAction(ctx, id, action, "")
+					}
+					if err != nil {
+						return apiErr(err)
+					}
+					h, rows := writeRows(r)
+					emit(cmd.OutOrStdout(), f, r, h, rows)
+					return nil
+				})
 			},
 		}
 		switch action {
@@ -345,31 +340,28 @@ func newClusterCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "cluster", Short: "The federation as this node sees it: leader, members, ledger head, checkpoint", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			st, err := cl.Cluster(ctx)
-			if err != nil {
-				return apiErr(err)
-			}
-			var rows [][]string
-			for _, s := range st.Servers {
-				role := s.Suffrage
-				if s.ID == st.LeaderID {
-					role = "leader"
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				st, err := cl.Cluster(ctx)
+				if err != nil {
+					return apiErr(err)
 				}
-				rows = append(rows, []string{s.ID, s.Address, role})
-			}
-			emit(cmd.OutOrStdout(), f, st, []string{"NODE", "ADDRESS", "ROLE"}, rows)
-			if f.output == "table" {
-				fmt.Fprintf(cmd.OutOrStdout(), "ledger: %d entries, root %s\n", st.Head.Size, st.Head.Root)
-				if cp := st.CosignedCheckpoint; cp != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "checkpoint: size %d co-signed by %d agencies\n", cp.Size, len(cp.Signatures))
+				var rows [][]string
+				for _, s := range st.Servers {
+					role := s.Suffrage
+					if s.ID == st.LeaderID {
+						role = "leader"
+					}
+					rows = append(rows, []string{s.ID, s.Address, role})
 				}
-			}
-			return nil
+				emit(cmd.OutOrStdout(), f, st, []string{"NODE", "ADDRESS", "ROLE"}, rows)
+				if f.output == "table" {
+					fmt.Fprintf(cmd.OutOrStdout(), "ledger: %d entries, root %s\n", st.Head.Size, st.Head.Root)
+					if cp := st.CosignedCheckpoint; cp != nil {
+						fmt.Fprintf(cmd.OutOrStdout(), "checkpoint: size %d co-signed by %d agencies\n", cp.Size, len(cp.Signatures))
+					}
+				}
+				return nil
+			})
 		},
 	}
 	f.register(c)

@@ -45,32 +45,29 @@ func newFeesCmd() *cobra.Command {
 	var role, counterparty, status string
 	list := &cobra.Command{Use: "obligations", Short: "Fees your agency owes or is owed", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			q := periodQ()
-			for k, v := range map[string]string{"role": role, "counterparty": counterparty, "status": status} { //det:ok building a query
-				if v != "" {
-					q.Set(k, v)
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				q := periodQ()
+				for k, v := range map[string]string{"role": role, "counterparty": counterparty, "status": status} { //det:ok building a query
+					if v != "" {
+						q.Set(k, v)
+					}
 				}
-			}
-			os, err := cl.Obligations(ctx, q)
-			if err != nil {
-				return apiErr(err)
-			}
-			var rows [][]string
-			var total int64
-			for _, o := range os {
-				rows = append(rows, []string{strconv.FormatUint(o.ID, 10), o.Debtor, o.Creditor, o.Status, o.MoveInDate, ledger.FormatPounds(o.AmountPence), ledger.FormatPounds(o.OutstandingPence())})
-				total += o.OutstandingPence()
-			}
-			emit(cmd.OutOrStdout(), f, os, []string{"ID", "DEBTOR", "CREDITOR", "STATUS", "MOVE_IN", "AMOUNT_GBP", "OUTSTANDING_GBP"}, rows)
-			if f.output == "table" {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d obligations, £%s outstanding\n", len(os), ledger.FormatPounds(total))
-			}
-			return nil
+				os, err := cl.Obligations(ctx, q)
+				if err != nil {
+					return apiErr(err)
+				}
+				var rows [][]string
+				var total int64
+				for _, o := range os {
+					rows = append(rows, []string{strconv.FormatUint(o.ID, 10), o.Debtor, o.Creditor, o.Status, o.MoveInDate, ledger.FormatPounds(o.AmountPence), ledger.FormatPounds(o.OutstandingPence())})
+					total += o.OutstandingPence()
+				}
+				emit(cmd.OutOrStdout(), f, os, []string{"ID", "DEBTOR", "CREDITOR", "STATUS", "MOVE_IN", "AMOUNT_GBP", "OUTSTANDING_GBP"}, rows)
+				if f.output == "table" {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d obligations, £%s outstanding\n", len(os), ledger.FormatPounds(total))
+				}
+				return nil
+			})
 		}}
 	list.Flags().StringVar(&role, "role", "", "debtor (owed by you) or creditor (owed to you)")
 	list.Flags().StringVar(&counterparty, "counterparty", "", "the other agency")
@@ -95,18 +92,15 @@ func newFeesCmd() *cobra.Command {
 				if action == "pay" && req.Reference == "" {
 					req.Reference = protocol.NewToken()
 				}
-				cl, ctx, cancel, err := f.client()
-				if err != nil {
-					return err
-				}
-				defer cancel()
-				r, err := cl.FeeAction(ctx, id, action, req, "")
-				if err != nil {
-					return apiErr(err)
-				}
-				h, rows := writeRows(r)
-				emit(cmd.OutOrStdout(), f, r, h, rows)
-				return nil
+				return f.call(func(ctx context.Context, cl *protocol.Client) error {
+					r, err := cl.FeeAction(ctx, id, action, req, "")
+					if err != nil {
+						return apiErr(err)
+					}
+					h, rows := writeRows(r)
+					emit(cmd.OutOrStdout(), f, r, h, rows)
+					return nil
+				})
 			}}
 		switch action {
 		case "invoice", "propose-resolution", "accept-resolution", "pay":
@@ -128,54 +122,45 @@ func newFeesCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{exitUsage, fmt.Errorf("payment id %q: expected a number", args[0])}
 			}
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			r, err := cl.ConfirmReceipt(ctx, id, "")
-			if err != nil {
-				return apiErr(err)
-			}
-			h, rows := writeRows(r)
-			emit(cmd.OutOrStdout(), f, r, h, rows)
-			return nil
-		}})
-	netting := &cobra.Command{Use: "netting", Short: "Each agency's net position for a period and the transfers that clear everyone", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			plan, err := cl.NettingPlan(ctx, periodQ())
-			if err != nil {
-				return apiErr(err)
-			}
-			var rows [][]string
-			for _, t := range plan.Transfers {
-				rows = append(rows, []string{t.From, t.To, ledger.FormatPounds(t.AmountPence)})
-			}
-			emit(cmd.OutOrStdout(), f, plan, []string{"PAYER", "PAYEE", "AMOUNT_GBP"}, rows)
-			return nil
-		}}
-	addPeriod(netting)
-	c.AddCommand(netting)
-	writeCmd := func(use, short string, nargs int, do func(ctx context.Context, cl *protocol.Client, args []string) (protocol.WriteResult, error)) *cobra.Command {
-		return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(nargs),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, ctx, cancel, err := f.client()
-				if err != nil {
-					return err
-				}
-				defer cancel()
-				r, err := do(ctx, cl, args)
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				r, err := cl.ConfirmReceipt(ctx, id, "")
 				if err != nil {
 					return apiErr(err)
 				}
 				h, rows := writeRows(r)
 				emit(cmd.OutOrStdout(), f, r, h, rows)
 				return nil
+			})
+		}})
+	netting := &cobra.Command{Use: "netting", Short: "Each agency's net position for a period and the transfers that clear everyone", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				plan, err := cl.NettingPlan(ctx, periodQ())
+				if err != nil {
+					return apiErr(err)
+				}
+				var rows [][]string
+				for _, t := range plan.Transfers {
+					rows = append(rows, []string{t.From, t.To, ledger.FormatPounds(t.AmountPence)})
+				}
+				emit(cmd.OutOrStdout(), f, plan, []string{"PAYER", "PAYEE", "AMOUNT_GBP"}, rows)
+				return nil
+			})
+		}}
+	addPeriod(netting)
+	c.AddCommand(netting)
+	writeCmd := func(use, short string, nargs int, do func(ctx context.Context, cl *protocol.Client, args []string) (protocol.WriteResult, error)) *cobra.Command {
+		return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(nargs),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return f.call(func(ctx context.Context, cl *protocol.Client) error {
+					r, err := do(ctx, cl, args)
+					if err != nil {
+						return apiErr(err)
+					}
+					h, rows := writeRows(r)
+					emit(cmd.OutOrStdout(), f, r, h, rows)
+					return nil
+				})
 			}}
 	}
 	open := writeCmd("netting-open FROM TO", "Open a netting run over obligations with move-in dates FROM..TO (YYYY-MM-DD)", 2,
@@ -208,25 +193,22 @@ func newFeesCmd() *cobra.Command {
 	var asOf uint64
 	stmt := &cobra.Command{Use: "statement", Short: "Your agency's statement: opening balance, every movement with its ledger sequence and hash, closing balance", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				q := periodQ()
+				q.Set("format", format)
+				if asOf > 0 {
+					q.Set("as_of_seq", strconv.FormatUint(asOf, 10))
+				}
+				b, err := cl.Statement(ctx, q)
+				if err != nil {
+					return apiErr(err)
+				}
+				if out != "" {
+					return os.WriteFile(out, b, 0o644)
+				}
+				_, err = cmd.OutOrStdout().Write(b)
 				return err
-			}
-			defer cancel()
-			q := periodQ()
-			q.Set("format", format)
-			if asOf > 0 {
-				q.Set("as_of_seq", strconv.FormatUint(asOf, 10))
-			}
-			b, err := cl.Statement(ctx, q)
-			if err != nil {
-				return apiErr(err)
-			}
-			if out != "" {
-				return os.WriteFile(out, b, 0o644)
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			})
 		}}
 	addPeriod(stmt)
 	stmt.Flags().StringVar(&format, "format", "csv", "csv or json")
@@ -241,27 +223,24 @@ func newFeesCmd() *cobra.Command {
 				return &exitError{exitUsage, err}
 			}
 			defer fh.Close()
-			cl, ctx, cancel, err := f.client()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			r, err := cl.Reconcile(ctx, periodQ(), fh)
-			if err != nil {
-				return apiErr(err)
-			}
-			var rows [][]string
-			for _, m := range r.Mismatches {
-				rows = append(rows, []string{m.Kind, m.Row, ledger.FormatPounds(m.LedgerPence), ledger.FormatPounds(m.ExportPence)})
-			}
-			emit(cmd.OutOrStdout(), f, r, []string{"MISMATCH", "TRANSFER", "LEDGER_GBP", "STATEMENT_GBP"}, rows)
-			if f.output == "table" {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d lines match, %d mismatches\n", r.Matched, len(r.Mismatches))
-			}
-			if len(r.Mismatches) > 0 {
-				return &exitError{exitFailure, fmt.Errorf("%d mismatches", len(r.Mismatches))}
-			}
-			return nil
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				r, err := cl.Reconcile(ctx, periodQ(), fh)
+				if err != nil {
+					return apiErr(err)
+				}
+				var rows [][]string
+				for _, m := range r.Mismatches {
+					rows = append(rows, []string{m.Kind, m.Row, ledger.FormatPounds(m.LedgerPence), ledger.FormatPounds(m.ExportPence)})
+				}
+				emit(cmd.OutOrStdout(), f, r, []string{"MISMATCH", "TRANSFER", "LEDGER_GBP", "STATEMENT_GBP"}, rows)
+				if f.output == "table" {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d lines match, %d mismatches\n", r.Matched, len(r.Mismatches))
+				}
+				if len(r.Mismatches) > 0 {
+					return &exitError{exitFailure, fmt.Errorf("%d mismatches", len(r.Mismatches))}
+				}
+				return nil
+			})
 		}}
 	rec.Flags().StringVar(&stmtFile, "statement", "", "the CSV export to check")
 	addPeriod(rec)
