@@ -315,3 +315,33 @@ func TestAPIBadInput(t *testing.T) {
 }
 
 func newAPIEnvServer(t *testing.T) *node.Server { return newAPIEnv(t).srv }
+
+func TestAPIGovernance(t *testing.T) {
+	e := newAPIEnv(t)
+	ctx := context.Background()
+	op := e.client(node.RoleOperator)
+	newcomer := ledgertest.NewAgency("newcomer", ledger.KindVAA, false, "127.0.0.1:7999")
+	_, err := e.client(node.RoleMatching).Propose(ctx, ledger.ProposePayload{Action: ledger.ActionAddAgency, Agency: &newcomer.Record}, "")
+	wantProblem(t, err, http.StatusForbidden, "")
+	r, err := op.Propose(ctx, ledger.ProposePayload{Action: ledger.ActionAddAgency, Agency: &newcomer.Record}, "")
+	if err != nil || !r.Accepted {
+		t.Fatalf("propose: %v", err)
+	}
+	p, err := op.Proposal(ctx, r.Seq)
+	if err != nil || p.Status != "effective" { // one agency: its own approval is a quorum
+		t.Fatalf("proposal %+v %v", p, err)
+	}
+	ags, _ := op.Agencies(ctx)
+	if len(ags) != 2 {
+		t.Fatalf("%d agencies after add_agency", len(ags))
+	}
+	_, err = op.Approve(ctx, r.Seq, "")
+	wantProblem(t, err, http.StatusConflict, "conflict")
+	nk := ledger.EncodePublicKey(ledgertest.Key("second-node").Public().(ed25519.PublicKey))
+	if _, err := op.RegisterNode(ctx, ledger.Node{ID: "solo-node2", PublicKey: nk, Address: "127.0.0.1:7998"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if nd, err := e.l.NodeByKey(nk); err != nil || nd.NodeID != "solo-node2" {
+		t.Fatalf("registered node: %+v %v", nd, err)
+	}
+}

@@ -24,6 +24,7 @@ func (s *Server) registerRoutes() {
 	s.handle(Route{Method: "GET", Pattern: "/v1/cluster", OperationID: "clusterStatus", Roles: anyRole}, s.cluster)
 	s.handle(Route{Method: "GET", Pattern: "/v1/agencies", OperationID: "listAgencies", Roles: anyRole}, s.agencies)
 	s.registerFeeRoutes()
+	s.registerGovernanceRoutes()
 	s.handle(Route{Method: "GET", Pattern: "/healthz", OperationID: "healthz"}, func(*http.Request, Principal) (int, any, error) {
 		return http.StatusOK, protocol.Health{Status: "ok"}, nil
 	})

@@ -383,3 +383,25 @@ func (c *Client) Readyz(ctx context.Context) error {
 
 // Ready is Readyz, under the name the CLI first used.
 func (c *Client) Ready(ctx context.Context) error { return c.Readyz(ctx) }
+
+// Propose opens a governance proposal (operator); the result's Seq is the proposal id.
+func (c *Client) Propose(ctx context.Context, p ledger.ProposePayload, key string) (WriteResult, error) {
+	return c.write(ctx, http.MethodPost, "/v1/governance/proposals", p, key)
+}
+
+// Approve approves a proposal for the node's agency (operator).
+func (c *Client) Approve(ctx context.Context, id uint64, key string) (WriteResult, error) {
+	return c.write(ctx, http.MethodPost, "/v1/governance/proposals/"+strconv.FormatUint(id, 10)+"/approve", struct{}{}, key)
+}
+
+// Proposal returns a governance proposal.
+func (c *Client) Proposal(ctx context.Context, id uint64) (ledger.Proposal, error) {
+	var r ledger.Proposal
+	err := c.get(ctx, "/v1/governance/proposals/"+strconv.FormatUint(id, 10), url.Values{"consistency": {"linearizable"}}, &r)
+	return r, err
+}
+
+// RegisterNode registers (or re-addresses) one of the agency's nodes (operator).
+func (c *Client) RegisterNode(ctx context.Context, n ledger.Node, key string) (WriteResult, error) {
+	return c.write(ctx, http.MethodPost, "/v1/agency/nodes", n, key)
+}
