@@ -116,24 +116,26 @@ func (c *checkpoints) sign(size uint64, root ledger.Hash) (CheckpointSignature, 
 
 // cosignPending signs sizes other agencies signed that we have since reached.
 func (c *checkpoints) cosignPending() {
-	head, err := c.n.l.Head()
+	h, err := c.n.l.Head()
 	if err != nil {
 		return
 	}
+	type head struct {
+		size uint64
+		root ledger.Hash
+	}
+	// collect under the lock: eviction may drop sizes as soon as it is released
 	c.mu.Lock()
-	var todo []uint64
-	for size := range c.bySize { //det:ok not the ledger; order does not matter
-		if size <= head.Size {
-			todo = append(todo, size)
+	var todo []head
+	for size, cp := range c.bySize { //det:ok not the ledger; order does not matter
+		if size <= h.Size {
+			todo = append(todo, head{size, cp.Root})
 		}
 	}
 	c.mu.Unlock()
-	for _, size := range todo {
-		c.mu.Lock()
-		root := c.bySize[size].Root
-		c.mu.Unlock()
-		if mine, err := c.n.l.RootAt(size); err == nil && mine == root {
-			c.cosign(size, root)
+	for _, t := range todo {
+		if mine, err := c.n.l.RootAt(t.size); err == nil && mine == t.root {
+			c.cosign(t.size, t.root)
 		}
 	}
 }
