@@ -7,20 +7,16 @@ import (
 
 // Limits of the schema. Each bound is part of the protocol: changing one
 // changes which commands are valid, so they are constants, not config.
+// The bounds of ids, idempotency ids (8-64), acting users (1-64) and
+// agency names (2-100) are in the patterns below.
 const (
-	slugLenMax          = 63  // agency and node ids
-	idempotencyLenMin   = 8   // idempotency ids: long enough to be unguessable
-	idempotencyLenMax   = 64  //
-	userLenMax          = 64  // opaque acting-user id
-	agencyNameLenMax    = 100 // an organisation's name (not a person's)
-	councilsMax         = 40  // member councils of one RAA
-	agencyNodesMax      = 8   // nodes one agency may register
-	childrenMax         = 4   // children in one sibling group reservation or approval range
-	childAgeYearsMax    = 17  // approval ranges are for children under 18
-	commandBytesMax     = 16 << 10
-	genesisBytesMax     = 256 << 10
-	foundersMax         = 64
-	reasonsPerCommandMx = 1
+	councilsMax      = 40 // member councils of one RAA
+	agencyNodesMax   = 8  // nodes one agency may register
+	childrenMax      = 4  // children in one sibling group reservation or approval range
+	childAgeYearsMax = 17 // approval ranges are for children under 18
+	commandBytesMax  = 16 << 10
+	genesisBytesMax  = 256 << 10
+	foundersMax      = 64
 )
 
 var (
@@ -168,15 +164,14 @@ type ListingAttrs struct {
 
 // Listing is an adopter (or adoptive family) an agency has approved and published.
 type Listing struct {
-	Token    string       `json:"token"`
-	Agency   string       `json:"agency"`
-	Ordinal  uint32       `json:"ordinal"` // dense number for the search index
-	Status   string       `json:"status"`
-	Attrs    ListingAttrs `json:"attrs"`
-	HoldID   uint64       `json:"hold_id,omitempty"` // active or confirmed reservation
-	Created  uint64       `json:"created_seq"`
-	Updated  uint64       `json:"updated_seq"`
-	PausedAt string       `json:"-"`
+	Token   string       `json:"token"`
+	Agency  string       `json:"agency"`
+	Ordinal uint32       `json:"ordinal"` // dense number for the search index
+	Status  string       `json:"status"`
+	Attrs   ListingAttrs `json:"attrs"`
+	HoldID  uint64       `json:"hold_id,omitempty"` // active or confirmed reservation
+	Created uint64       `json:"created_seq"`
+	Updated uint64       `json:"updated_seq"`
 }
 
 // Reservation is an exclusive, time-limited hold one agency places on a listing for a child.
