@@ -62,7 +62,7 @@ func (n *Node) Status() Status {
 // to be promoted (to voter, while there are fewer than VotersMax). The
 // peer's TLS key was already checked against the registry; its address is
 // taken from the registry, not from the request.
-func (n *Node) admit(op, nodeID, _ string) error {
+func (n *Node) admit(op, nodeID string) error {
 	if n.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}

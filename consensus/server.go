@@ -78,7 +78,7 @@ func (n *Node) dispatch(req *rpcRequest, peerID string) *rpcResponse {
 		if req.NodeID != peerID {
 			return &rpcResponse{ErrCode: errCodeRefused, Err: "a node may only ask for itself"}
 		}
-		if err := n.admit(req.Op, req.NodeID, req.Addr); err != nil {
+		if err := n.admit(req.Op, req.NodeID); err != nil {
 			return errResponse(err)
 		}
 		return &rpcResponse{}

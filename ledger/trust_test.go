@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -61,24 +62,7 @@ func TestSignatureRules(t *testing.T) {
 	}
 }
 
-func b64(b []byte) string {
-	const enc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	var sb strings.Builder
-	for i := 0; i < len(b); i += 3 {
-		var v uint32
-		n := min(3, len(b)-i)
-		for j := 0; j < 3; j++ {
-			v <<= 8
-			if j < n {
-				v |= uint32(b[i+j])
-			}
-		}
-		for j := 0; j <= n; j++ {
-			sb.WriteByte(enc[(v>>(18-6*j))&63])
-		}
-	}
-	return sb.String()
-}
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func TestIdempotency(t *testing.T) {
 	x := newTL(t, 3)

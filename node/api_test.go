@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,26 +22,13 @@ import (
 	"github.com/raaft/raaft/protocol"
 )
 
-// syncBuffer is a concurrency-safe access log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // apiEnv is a real one-node federation (ledger on bbolt, Raft over QUIC on
 // 127.0.0.1) behind the real API on an httptest server.
 type apiEnv struct {
 	srv    *node.Server
 	url    string
 	iss    *node.DevIssuer
-	alog   *syncBuffer
+	alog   *lockedBuffer
 	l      *ledger.Ledger
 	tokens map[string]string
 }
@@ -81,7 +67,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alog := &syncBuffer{}
+	alog := &lockedBuffer{}
 	srv, err := node.NewServer(node.ServerConfig{Ledger: l, Replicator: node.ConsensusReplicator(cn), Signer: ag.Signer, Auth: auth, AccessLog: alog, BodyBytesMax: 64 << 10})
 	if err != nil {
 		t.Fatal(err)

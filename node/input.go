@@ -17,13 +17,9 @@ import (
 // the field where there is one; a body over the limit is a 413. Nothing
 // that fails here reaches the ledger.
 func decodeBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(r.Body)
+	b, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return invalid("", "reading body: %v", err)
+		return err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return invalid("", "body: empty; expected a JSON object")
@@ -62,37 +58,34 @@ func jsonInputError(err error) error {
 
 // emptyBody accepts no body, whitespace or {} (actions that take no input).
 func emptyBody(r *http.Request) error {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return invalid("", "reading body: %v", err)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
 	var none struct{}
-	return decodeBody(r, &none)
+	return optionalBody(r, &none)
 }
 
 // optionalBody decodes a body into v if there is one (fields may be omitted).
 func optionalBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(r.Body)
+	b, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return invalid("", "reading body: %v", err)
+		return err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	return decodeBody(r, v)
+}
+
+// readBody reads the whole (size-limited) body; over the limit is a 413.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, invalid("", "reading body: %v", err)
+	}
+	return b, nil
 }
 
 // pathUint reads a positive integer path parameter.

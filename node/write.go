@@ -37,7 +37,7 @@ func (s *Server) propose(r *http.Request, p Principal, typ string, payload any) 
 	if _, _, rj := ledger.DecodeCommand(enc); rj != nil {
 		return 0, nil, rj // the ledger's own schema check, here: bad input never reaches the federation
 	}
-	signed, err := s.cfg.Signer.SignCommand(cmd)
+	signed, err := s.cfg.Signer.Sign(enc) // the bytes just checked are the bytes signed
 	if err != nil {
 		return 0, nil, fmt.Errorf("signing %s: %w", typ, err)
 	}

@@ -105,8 +105,15 @@ func devUp(ctx context.Context, out io.Writer, dir string, n, offset int) error 
 	if err := devWaitReady(ctx, dir, nodes); err != nil {
 		return &exitError{exitFailure, err}
 	}
+	// fresh tokens for every role of every agency, on every start (they last devTokenLifetime)
+	tokens := make([]map[string]string, len(nodes))
+	for i, nd := range nodes {
+		if tokens[i], err = devTokens(nd); err != nil {
+			return &exitError{exitFailure, err}
+		}
+	}
 	if fresh {
-		if err := devSeed(ctx, dir, nodes); err != nil {
+		if err := devSeed(ctx, dir, nodes, tokens); err != nil {
 			return &exitError{exitFailure, fmt.Errorf("publishing demo listings: %w", err)}
 		}
 	}
