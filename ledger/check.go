@@ -17,7 +17,41 @@ import (
 // reservations + transfers); tests run it after every step, and
 // Options.Strict runs the incremental checks after every batch.
 func (l *Ledger) Check() error {
-	return l.view(checkTx)
+	return l.view(func(tx *bolt.Tx) error {
+		if err := checkTx(tx); err != nil {
+			return err
+		}
+		return l.checkOrdinals(tx)
+	})
+}
+
+// checkOrdinals checks the derived token -> ordinal map against the
+// listings bucket: every stored listing is found by its token, and the map
+// names no listing that is not stored. The map is updated after each
+// commit, so this holds only while no batch is being applied (as in tests).
+func (l *Ledger) checkOrdinals(tx *bolt.Tx) error {
+	b := tx.Bucket(bListings)
+	n := 0
+	err := b.ForEach(func(_, v []byte) error {
+		var li Listing
+		if err := jsonUnmarshal(v, &li); err != nil {
+			return err
+		}
+		if o, ok := l.index.ordinal(li.Token); !ok || o != li.Ordinal {
+			return fmt.Errorf("%w: index maps listing %s to ordinal %d (found %v), stored as %d", ErrCorrupt, li.Token, o, ok, li.Ordinal)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	l.index.mu.RLock()
+	defer l.index.mu.RUnlock()
+	if len(l.index.ordinals) != n {
+		return fmt.Errorf("%w: index knows %d listing tokens, %d are stored", ErrCorrupt, len(l.index.ordinals), n)
+	}
+	return nil
 }
 
 func checkTx(tx *bolt.Tx) error {
@@ -27,7 +61,13 @@ func checkTx(tx *bolt.Tx) error {
 		if err := jsonUnmarshal(v, &li); err != nil {
 			return err
 		}
-		listings[string(k)] = &li
+		if !bytes.Equal(k, listingKey(li.Ordinal)) {
+			return fmt.Errorf("%w: listing %s (ordinal %d) stored under key %x", ErrCorrupt, li.Token, li.Ordinal, k)
+		}
+		if listings[li.Token] != nil {
+			return fmt.Errorf("%w: listing %s stored twice", ErrCorrupt, li.Token)
+		}
+		listings[li.Token] = &li
 		return nil
 	})
 	if err != nil {
@@ -35,11 +75,20 @@ func checkTx(tx *bolt.Tx) error {
 	}
 	activeBy := map[string]uint64{}
 	due := tx.Bucket(bDue)
-	activeCount := 0
+	activeCount, childKeys := 0, 0
+	children := tx.Bucket(bChildRes)
 	err = tx.Bucket(bRes).ForEach(func(k, v []byte) error {
 		var r Reservation
 		if err := jsonUnmarshal(v, &r); err != nil {
 			return err
+		}
+		if r.Status == ResActive { // the per-child index holds exactly the active holds
+			for _, ch := range r.ChildTokens {
+				if children.Get(childResKey(r.Holder, ch, r.ID)) == nil {
+					return fmt.Errorf("%w: active reservation %d missing from the child index", ErrCorrupt, r.ID)
+				}
+				childKeys++
+			}
 		}
 		return checkReservation(&r, listings, activeBy, due, &activeCount)
 	})
@@ -53,6 +102,9 @@ func checkTx(tx *bolt.Tx) error {
 	}
 	if n := due.Stats().KeyN; n != activeCount {
 		return fmt.Errorf("%w: due index has %d holds, %d are active", ErrCorrupt, n, activeCount)
+	}
+	if n := children.Stats().KeyN; n != childKeys {
+		return fmt.Errorf("%w: child index has %d entries, active holds name %d children", ErrCorrupt, n, childKeys)
 	}
 	if err := checkFeesTx(tx); err != nil {
 		return err
@@ -107,17 +159,18 @@ func checkListing(tok string, li *Listing, activeBy map[string]uint64) error {
 // one of them may be active and it must be the one the listing points at.
 // Strict mode runs it for the listings a batch touched, the only places an
 // invariant can newly break.
-func checkListings(tx *bolt.Tx, tokens []string) error {
+func checkListings(tx *bolt.Tx, touched []Listing) error {
 	lb, rb, hb, due := tx.Bucket(bListings), tx.Bucket(bRes), tx.Bucket(bListingHist), tx.Bucket(bDue)
-	for _, tok := range tokens {
+	for i := range touched {
+		tok := touched[i].Token
 		var li Listing
-		if ok, err := getJSON(lb, []byte(tok), &li); err != nil || !ok {
+		if ok, err := getJSON(lb, listingKey(touched[i].Ordinal), &li); err != nil || !ok || li.Token != tok {
 			return fmt.Errorf("%w: touched listing %s not stored", ErrCorrupt, tok)
 		}
 		activeBy := map[string]uint64{}
 		one := map[string]*Listing{tok: &li}
 		n := 0
-		prefix := []byte(tok + "\x00")
+		prefix := histPrefix(li.Ordinal)
 		c := hb.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			var r Reservation

@@ -168,6 +168,15 @@ func DecodeCommand(b []byte) (*Command, any, *Rejection) {
 	if len(b) > commandBytesMax {
 		return nil, nil, reject(CodeInvalid, "command is %d bytes; at most %d", len(b), commandBytesMax)
 	}
+	if c, p, ok := decodeFast(b); ok {
+		if r := c.validateHeader(); r != nil {
+			return nil, nil, r
+		}
+		if r := validatePayload(p); r != nil {
+			return nil, nil, r
+		}
+		return c, p, nil
+	}
 	var c Command
 	if err := strictUnmarshal(b, &c); err != nil {
 		return nil, nil, reject(CodeInvalid, "command: %s", jsonErr(err))

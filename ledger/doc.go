@@ -39,7 +39,21 @@
 // why order cannot matter (//det:ok).
 //
 // The search index is derived, in-memory state (bitmaps per attribute
-// value), rebuilt from the listings bucket on open and restore.
+// value, and the map from listing token to ordinal), rebuilt from the
+// listings bucket on open and restore. Listings are stored by ordinal, not
+// by their random token, so a batch of new listings appends to the bucket
+// instead of rewriting a random page per listing.
+//
+// Signature verification. Command signatures are checked with
+// crypto/ed25519's rules exactly (cofactorless, canonical S, R compared as
+// bytes), computed with filippo.io/edwards25519 (the code the standard
+// library vendors) so that an agency's public key is decoded once and
+// eight signatures share one field inversion. Batch verification (ZIP 215,
+// as in ed25519consensus) would halve the cost but is not used: its
+// cofactored equation accepts signatures whose R carries a small-order
+// component, which crypto/ed25519 and every auditor using it reject, and
+// excluding those would take a prime-order check of every R, a scalar
+// multiplication that costs as much as batching saves.
 //
 // # Fees
 //

@@ -19,22 +19,23 @@ import (
 // restore, updated after each committed batch. It is never hashed or
 // stored, so its map iteration order cannot reach the ledger.
 type searchIndex struct {
-	mu     sync.RWMutex
-	tokens []string // ordinal -> token ("" if none)
-	all    bitmap
-	status [6]bitmap
-	region [12]bitmap
-	ageOK  [childAgeYearsMax + 1]bitmap
-	kids   [childrenMax + 1]bitmap // kids[n]: approved for n children together
-	needs  [6][levelCount]bitmap   // needs[c][l]: openness to need c at least l
-	ethn   [levelCount]bitmap
-	relig  [levelCount]bitmap
-	lang   [levelCount]bitmap
-	ffa    bitmap
-	conc   bitmap
-	travel [3]bitmap // travel[b]: willing to travel at least band b
-	agency map[string]*bitmap
-	la     map[string]*bitmap
+	mu       sync.RWMutex
+	tokens   []string          // ordinal -> token ("" if none)
+	ordinals map[string]uint32 // token -> ordinal: the listings bucket is keyed by ordinal
+	all      bitmap
+	status   [6]bitmap
+	region   [12]bitmap
+	ageOK    [childAgeYearsMax + 1]bitmap
+	kids     [childrenMax + 1]bitmap // kids[n]: approved for n children together
+	needs    [6][levelCount]bitmap   // needs[c][l]: openness to need c at least l
+	ethn     [levelCount]bitmap
+	relig    [levelCount]bitmap
+	lang     [levelCount]bitmap
+	ffa      bitmap
+	conc     bitmap
+	travel   [3]bitmap // travel[b]: willing to travel at least band b
+	agency   map[string]*bitmap
+	la       map[string]*bitmap
 	// what each ordinal is currently filed under in the keyed maps, to clear it
 	agencyOf []string
 	laOf     []string
@@ -57,7 +58,7 @@ func (b *bitmap) clear(i uint32) {
 }
 
 func newSearchIndex() *searchIndex {
-	return &searchIndex{agency: map[string]*bitmap{}, la: map[string]*bitmap{}}
+	return &searchIndex{agency: map[string]*bitmap{}, la: map[string]*bitmap{}, ordinals: map[string]uint32{}}
 }
 
 func (x *searchIndex) load(tx *bolt.Tx) error {
@@ -92,6 +93,7 @@ func (x *searchIndex) put(li *Listing) {
 		x.laOf = append(x.laOf, "")
 	}
 	x.tokens[o], x.agencyOf[o], x.laOf[o] = li.Token, li.Agency, li.Attrs.LocalAuthority
+	x.ordinals[li.Token] = o
 	a := &li.Attrs
 	x.all.set(o)
 	x.status[slices.Index(ListingStatuses, li.Status)].set(o)
@@ -311,8 +313,10 @@ func keyed2(m map[string]*bitmap, k string) *bitmap {
 	return &bitmap{}
 }
 
-func (x *searchIndex) token(o uint32) string {
+// ordinal returns the ordinal of the committed listing token.
+func (x *searchIndex) ordinal(token string) (uint32, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.tokens[o]
+	o, ok := x.ordinals[token]
+	return o, ok
 }

@@ -215,7 +215,11 @@ func fromHashes(hs []Hash) [][]byte {
 type keyEntry struct {
 	kid    string
 	agency string
-	pub    ed25519.PublicKey
+	vk     *verifyKey
+}
+
+func newKeyEntry(kid, agency string, pub ed25519.PublicKey) keyEntry {
+	return keyEntry{kid: kid, agency: agency, vk: newVerifyKey(pub)}
 }
 
 // keyCache maps every key id ever registered to its key, so the parallel
@@ -255,7 +259,7 @@ func (c *keyCache) load(tx *bolt.Tx) error {
 			if err != nil {
 				return fmt.Errorf("%w: agency %s key %s", ErrCorrupt, a.ID, k.KID)
 			}
-			c.m[k.KID] = keyEntry{kid: k.KID, agency: a.ID, pub: pub}
+			c.m[k.KID] = newKeyEntry(k.KID, a.ID, pub)
 		}
 		return nil
 	})

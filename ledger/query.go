@@ -34,7 +34,7 @@ func (l *Ledger) Search(q SearchQuery) (SearchResult, error) {
 		b := tx.Bucket(bListings)
 		for _, o := range ords {
 			var li Listing
-			if ok, err := getJSON(b, []byte(l.index.token(o)), &li); err != nil || !ok {
+			if ok, err := getJSON(b, listingKey(o), &li); err != nil || !ok {
 				return fmt.Errorf("%w: index names listing ordinal %d that is not stored", ErrCorrupt, o)
 			}
 			res.Listings = append(res.Listings, li)
@@ -55,7 +55,7 @@ type ListingView struct {
 // expires it; callers compare ExpiresMs with the ledger clock.
 func (l *Ledger) Listing(token string) (v ListingView, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bListings), []byte(token), &v.Listing)
+		ok, err := l.getListing(tx, token, &v.Listing)
 		if err != nil {
 			return err
 		}
@@ -74,6 +74,21 @@ func (l *Ledger) Listing(token string) (v ListingView, err error) {
 	return v, err
 }
 
+// getListing reads the listing token in tx. The token's ordinal comes from
+// the index, which is updated after a commit: a read transaction older
+// than the commit that published the token does not find it.
+func (l *Ledger) getListing(tx *bolt.Tx, token string, li *Listing) (bool, error) {
+	o, ok := l.index.ordinal(token)
+	if !ok {
+		return false, nil
+	}
+	ok, err := getJSON(tx.Bucket(bListings), listingKey(o), li)
+	if err == nil && ok && li.Token != token {
+		err = fmt.Errorf("%w: listing %s: ordinal %d holds %q", ErrCorrupt, token, o, li.Token)
+	}
+	return ok, err
+}
+
 // HistoryEntry is one accepted entry that touched a listing.
 type HistoryEntry struct {
 	Record
@@ -83,10 +98,14 @@ type HistoryEntry struct {
 // ListingHistory returns the accepted entries that touched a listing, oldest first (at most limit).
 func (l *Ledger) ListingHistory(token string, limit int) (out []HistoryEntry, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bListings).Get([]byte(token)) == nil {
-			return ErrNotFound
+		var li Listing
+		if ok, err := l.getListing(tx, token, &li); err != nil || !ok {
+			if err == nil {
+				err = ErrNotFound
+			}
+			return err
 		}
-		prefix := []byte(token + "\x00")
+		prefix := histPrefix(li.Ordinal)
 		c := tx.Bucket(bListingHist).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
 			e, err := entryAt(tx, bytesU64(k[len(prefix):]))

@@ -19,15 +19,24 @@ func childResKey(holder, child string, id uint64) []byte {
 	return append([]byte(holder+"\x00"+child+"\x00"), u64(id)...)
 }
 
-// putRes stores a reservation and keeps the due index in step with its status.
+// putRes stores a reservation and keeps the due index and the per-child
+// index in step with its status: both hold active reservations only, so
+// counting a child's holds costs its active holds, not its history.
 func (a *applier) putRes(r *Reservation) error {
 	due := a.tx.Bucket(bDue)
 	if r.Status == ResActive {
 		if err := due.Put(dueKey(r.ExpiresMs, r.ID), nil); err != nil {
 			return err
 		}
-	} else if err := due.Delete(dueKey(r.ExpiresMs, r.ID)); err != nil {
-		return err
+	} else {
+		if err := due.Delete(dueKey(r.ExpiresMs, r.ID)); err != nil {
+			return err
+		}
+		for _, ch := range r.ChildTokens {
+			if err := a.tx.Bucket(bChildRes).Delete(childResKey(r.Holder, ch, r.ID)); err != nil {
+				return err
+			}
+		}
 	}
 	return putJSON(a.tx.Bucket(bRes), u64(r.ID), r)
 }

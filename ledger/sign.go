@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"filippo.io/edwards25519"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -22,10 +24,24 @@ var b64 = base64.RawURLEncoding
 // EncodePublicKey encodes a raw Ed25519 public key as base64url.
 func EncodePublicKey(pub ed25519.PublicKey) string { return b64.EncodeToString(pub) }
 
+// decodePublicKey decodes a registered key (an agency's or a node's) and
+// refuses keys no honest key generator produces: bytes that are not a
+// point, a non-canonical encoding, and points of small order. Under a
+// small-order key some signatures verify for every message (crypto/ed25519
+// accepts them too), so such a key would let anyone sign for its holder.
 func decodePublicKey(s string) (ed25519.PublicKey, error) {
 	b, err := b64.DecodeString(s)
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		return nil, errors.New("expected a base64url raw Ed25519 public key (43 characters)")
+	}
+	p, err := new(edwards25519.Point).SetBytes(b)
+	switch {
+	case err != nil:
+		return nil, errors.New("not an Ed25519 public key: the bytes are not a curve point")
+	case !bytes.Equal(p.Bytes(), b):
+		return nil, errors.New("not an Ed25519 public key: non-canonical encoding")
+	case new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1:
+		return nil, errors.New("not a usable Ed25519 public key: a point of small order")
 	}
 	return ed25519.PublicKey(b), nil
 }
@@ -168,17 +184,24 @@ func parseParts(prot, pay, sig []byte, hc *headerCache) (*compactJWS, error) {
 		return nil, err
 	}
 	h := protectedHeader{Kid: kid}
-	p, err := b64.DecodeString(string(pay))
+	p, err := b64decode(pay)
 	if err != nil {
 		return nil, errors.New("payload is not base64url")
 	}
-	s, err := b64.DecodeString(string(sig))
+	s, err := b64decode(sig)
 	if err != nil || len(s) != ed25519.SignatureSize {
 		return nil, errors.New("signature is not a base64url Ed25519 signature")
 	}
 	input := make([]byte, 0, len(prot)+1+len(pay))
 	input = append(append(append(input, prot...), '.'), pay...)
 	return &compactJWS{kid: h.Kid, input: input, payload: p, sig: s}, nil
+}
+
+// b64decode is b64.DecodeString without copying src into a string first.
+func b64decode(src []byte) ([]byte, error) {
+	dst := make([]byte, b64.DecodedLen(len(src)))
+	n, err := b64.Decode(dst, src)
+	return dst[:n], err
 }
 
 // verify checks the signature with pub. Pure: safe to run in parallel.

@@ -2,6 +2,8 @@ package ledger_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -171,5 +173,76 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 	if rep.FirstBadSeq == nil || *rep.FirstBadSeq != 4 {
 		t.Fatalf("tampered ledger: %+v; want first bad seq 4", rep)
+	}
+}
+
+// TestBatchSizesSameState: the results, the state hash and the tree head
+// do not depend on how the log is cut into batches (the verification
+// pipeline and the per-batch caches must not change what is applied).
+func TestBatchSizesSameState(t *testing.T) {
+	fed := ledgertest.NewFederation(3)
+	var es []ledger.Entry
+	add := func(i int, jws []byte) {
+		e := ledgertest.Envelope(ledgertest.GenesisTimeMs+int64(1000+len(es)), jws)
+		e.Index = uint64(len(es) + 1)
+		es = append(es, e)
+	}
+	for i := range 700 {
+		ag := fed.Agencies[i%3]
+		tok := ledgertest.Token(fmt.Sprint("seg", i%400)) // later ones conflict
+		switch {
+		case i%50 == 7: // a retry of an earlier command: its first result again
+			add(i, es[i-5].Data[10:])
+		case i%50 == 11: // a bad signature: refused
+			j := ag.Sign(ledger.TypePublish, fmt.Sprintf("seg-bad-%04d", i), ledger.ListingPayload{Token: tok, Attrs: ledgertest.Attrs()})
+			j[len(j)-2] ^= 1
+			add(i, j)
+		case i%50 == 13: // another agency reserves a listing published earlier
+			add(i, fed.Agencies[(i+1)%3].Sign(ledger.TypeReserve, fmt.Sprintf("seg-res-%04d", i), ledger.ReservePayload{Listing: ledgertest.Token(fmt.Sprint("seg", i-12)), ChildTokens: []string{ledgertest.Token(fmt.Sprint("child", i))}}))
+		case i%50 == 17:
+			add(i, ag.Sign(ledger.TypePause, fmt.Sprintf("seg-pau-%04d", i), ledger.TokenPayload{Token: ledgertest.Token(fmt.Sprint("seg", i-15))}))
+		default:
+			add(i, ag.Sign(ledger.TypePublish, fmt.Sprintf("seg-pub-%04d", i), ledger.ListingPayload{Token: tok, Attrs: ledgertest.Attrs()}))
+		}
+	}
+	type outcome struct {
+		results  string
+		state    ledger.Hash
+		head     ledger.Head
+		accepted int
+	}
+	run := func(batch int) outcome {
+		x := newTLFed(t, fed)
+		var all []ledger.Result
+		for i := 0; i < len(es); i += batch {
+			res, err := x.l.ApplyBatch(es[i:min(len(es), i+batch)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, res...)
+		}
+		if err := x.l.Check(); err != nil {
+			t.Fatal(err)
+		}
+		var o outcome
+		for _, r := range all {
+			if r.Accepted && !r.Duplicate {
+				o.accepted++
+			}
+		}
+		b, _ := json.Marshal(all)
+		o.results = string(b)
+		o.state, _ = x.l.StateHash()
+		o.head, _ = x.l.Head()
+		return o
+	}
+	want := run(1)
+	if want.accepted < 300 {
+		t.Fatalf("only %d accepted: the test exercises too little", want.accepted)
+	}
+	for _, batch := range []int{700, 513, 300, 64} {
+		if got := run(batch); got != want {
+			t.Errorf("batch size %d: outcome differs from one entry at a time (accepted %d, want %d)", batch, got.accepted, want.accepted)
+		}
 	}
 }

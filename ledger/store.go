@@ -27,8 +27,8 @@ var (
 	bKids        = []byte("kids")
 	bNodeKeys    = []byte("node_keys")
 	bProposals   = []byte("proposals")
-	bListings    = []byte("listings")
-	bListingHist = []byte("listing_hist")
+	bListings    = []byte("listings")     // ordinal (4 bytes, big-endian) -> Listing
+	bListingHist = []byte("listing_hist") // ordinal, seq: the entries that touched a listing
 	bRes         = []byte("reservations")
 	bResByAgency = []byte("res_by_agency")
 	bChildRes    = []byte("child_res")

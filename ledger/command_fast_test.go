@@ -1,0 +1,147 @@
+package ledger
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// decodeSlow is DecodeCommand's encoding/json path alone (decoding only,
+// no validation), the reference the fast path must agree with.
+func decodeSlow(b []byte) (*Command, any, bool) {
+	var c Command
+	if strictUnmarshal(b, &c) != nil {
+		return nil, nil, false
+	}
+	p := newPayload(c.Type)
+	if p == nil || len(c.Payload) == 0 || strictUnmarshal(c.Payload, p) != nil {
+		return nil, nil, false
+	}
+	return &c, p, true
+}
+
+const fastListing = `{"v":1,"type":"listing.publish","id":"bench-000000001","agency":"agency-a","user":"user-1","payload":{"token":"AbCdEfGhIjKlMnOpQrSt7q","attrs":{"approval_date":"2026-01-15","children_max":2,"sibling_group_ok":true,"age_min_years":0,"age_max_years":6,"needs":{"physical_disability":"none","learning_disability":"none","developmental_uncertainty":"none","foetal_alcohol":"none","medical_needs":"low","trauma_attachment":"medium"},"fostering_for_adoption":false,"concurrent_planning":false,"ethnicity_openness":"high","religion_openness":"medium","language_openness":"low","region":"north_west","local_authority":"E08000003","travel_band":"regional"}}}`
+
+// fastCases are inputs the fast path must decline (it may not know they
+// are wrong, only that they are outside its subset) or decode exactly as
+// encoding/json does.
+var fastCases = []struct {
+	name   string
+	in     string
+	accept bool // the fast path decodes it
+}{
+	{"listing", fastListing, true},
+	{"whitespace", " {\n\t\"v\" : 1 , \"type\":\"listing.pause\",\"id\":\"abcdefgh1\",\"agency\":\"a1\",\"user\":\"u1\",\"payload\": { \"token\" : \"AbCdEfGhIjKlMnOpQrSt7q\" } }\r\n", true},
+	{"missing fields", `{"type":"listing.pause","payload":{}}`, true},
+	{"payload before type", `{"payload":{"token":"x"},"type":"listing.pause"}`, false},
+	{"no payload", `{"v":1,"type":"listing.pause"}`, false},
+	{"other type", `{"v":1,"type":"reservation.extend","payload":{"reservation_id":3}}`, false},
+	{"duplicate key", `{"v":1,"v":1,"type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"duplicate payload key", `{"type":"listing.pause","payload":{"token":"x","token":"y"}}`, false},
+	{"duplicate attrs", strings.Replace(fastListing, `"children_max":2,`, `"children_max":2,"children_max":3,`, 1), false},
+	{"duplicate need", strings.Replace(fastListing, `"medical_needs":"low",`, `"medical_needs":"low","medical_needs":"high",`, 1), false},
+	{"case variant key", `{"V":1,"type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"unknown key", `{"v":1,"type":"listing.pause","extra":1,"payload":{"token":"x"}}`, false},
+	{"escape", `{"v":1,"type":"listing.pause","id":"a\u0062cdefgh","payload":{"token":"x"}}`, false},
+	{"non-ascii", `{"v":1,"type":"listing.pause","id":"é","payload":{"token":"x"}}`, false},
+	{"leading zero", `{"v":01,"type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"fraction", `{"v":1.0,"type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"exponent", `{"v":1e0,"type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"negative", `{"v":-1,"type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"big", `{"v":1234567890,"type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"null", `{"v":null,"type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"string for int", `{"v":"1","type":"listing.pause","payload":{"token":"x"}}`, false},
+	{"bad level", strings.Replace(fastListing, `"low","trauma`, `"LOW","trauma`, 1), false},
+	{"bool prefix", strings.Replace(fastListing, `"sibling_group_ok":true`, `"sibling_group_ok":truex`, 1), false},
+	{"trailing data", fastListing + `{}`, false},
+	{"trailing comma", `{"v":1,"type":"listing.pause","payload":{"token":"x"},}`, false},
+	{"truncated", fastListing[:len(fastListing)-1], false},
+	{"empty", ``, false},
+}
+
+func TestDecodeFast(t *testing.T) {
+	for _, tc := range fastCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, p, ok := decodeFast([]byte(tc.in))
+			if ok != tc.accept {
+				t.Fatalf("fast path ok = %v, want %v", ok, tc.accept)
+			}
+			if ok {
+				sameAsSlow(t, []byte(tc.in), c, p)
+			}
+		})
+	}
+}
+
+func sameAsSlow(t *testing.T, b []byte, c *Command, p any) {
+	t.Helper()
+	sc, sp, ok := decodeSlow(b)
+	if !ok {
+		t.Fatalf("fast path accepted what encoding/json refuses: %q", b)
+	}
+	if !reflect.DeepEqual(c, sc) || !reflect.DeepEqual(p, sp) {
+		t.Fatalf("fast and encoding/json disagree on %q:\n%+v %+v\n%+v %+v", b, c, p, sc, sp)
+	}
+}
+
+// FuzzDecodeFast: whatever the fast path accepts, encoding/json (strict)
+// decodes to the same command and payload.
+func FuzzDecodeFast(f *testing.F) {
+	for _, tc := range fastCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, p, ok := decodeFast(b); ok {
+			sameAsSlow(t, b, c, p)
+		}
+	})
+}
+
+// TestFastDecodeKeys: the fast path's field names are the structs' JSON names.
+func TestFastDecodeKeys(t *testing.T) {
+	names := func(v any) []string {
+		var out []string
+		rt := reflect.TypeOf(v)
+		for i := range rt.NumField() {
+			out = append(out, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
+		}
+		return out
+	}
+	if got := names(ListingAttrs{}); !reflect.DeepEqual(got, listingAttrsKeys) {
+		t.Errorf("ListingAttrs keys %v, fast path has %v", got, listingAttrsKeys)
+	}
+	if got := names(Needs{}); !reflect.DeepEqual(got, NeedCategories) {
+		t.Errorf("Needs keys %v, NeedCategories %v", got, NeedCategories)
+	}
+	if got := names(Command{}); len(got) != len(commandKeyBits) {
+		t.Errorf("Command keys %v, fast path has %v", got, commandKeyBits)
+	}
+	for _, k := range names(Command{}) {
+		if _, ok := commandKeyBits[k]; !ok {
+			t.Errorf("Command key %q unknown to the fast path", k)
+		}
+	}
+	var lp ListingPayload
+	if err := json.Unmarshal([]byte(`{"token":"t","attrs":{}}`), &lp); err != nil || names(ListingPayload{})[0] != "token" || names(ListingPayload{})[1] != "attrs" {
+		t.Errorf("ListingPayload keys changed: %v", names(ListingPayload{}))
+	}
+}
+
+func BenchmarkDecodeCommand(b *testing.B) {
+	in := []byte(fastListing)
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, rj := DecodeCommand(in); rj != nil {
+				b.Fatal(rj)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, ok := decodeSlow(in); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+}
