@@ -187,7 +187,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	n.layer, err = NewQUICLayer(QUICConfig{BindAddr: cfg.BindAddr, AdvertiseAddr: cfg.AdvertiseAddr, Certificate: cert, Authorize: n.authorize, Logger: n.log, PacketFilter: cfg.PacketFilter})
+	n.layer, err = NewQUICLayer(QUICConfig{BindAddr: cfg.BindAddr, AdvertiseAddr: cfg.AdvertiseAddr, Certificate: cert, Authorize: n.authorize, RegisteredAt: n.registeredAt, Logger: n.log, PacketFilter: cfg.PacketFilter})
 	if err != nil {
 		return err
 	}
@@ -336,6 +336,23 @@ func (n *Node) authorize(pub ed25519.PublicKey) (string, error) {
 		return "", fmt.Errorf("consensus: peer key is not a registered node key: %w", err)
 	}
 	return nk.NodeID, nil
+}
+
+// registeredAt names the node the ledger's registry places at addr, so a
+// dial there is answered by that node and no other registered one.
+func (n *Node) registeredAt(addr string) (string, bool) {
+	ags, err := n.l.Agencies()
+	if err != nil {
+		return "", false
+	}
+	for _, ag := range ags {
+		for _, nd := range ag.Nodes {
+			if nd.Address == addr {
+				return nd.ID, true
+			}
+		}
+	}
+	return "", false
 }
 
 // Close stops the background jobs, Raft, the transport and the stores, and

@@ -134,6 +134,13 @@ type QUICConfig struct {
 	// as client and as server, from quic-go's goroutines, possibly
 	// concurrently; it must be fast (no network) and safe for concurrent use.
 	Authorize func(pub ed25519.PublicKey) (nodeID string, err error)
+	// RegisteredAt, if set, names the node registered at a dialled address
+	// (ok false if none is). A dial to an address with a registered node
+	// is refused unless the peer's key is that node's: registration alone
+	// would let one registered node answer for another's address (a
+	// hijacked DNS name or a stale address). Called on quic-go's
+	// goroutines; it must be fast and safe for concurrent use.
+	RegisteredAt func(addr string) (nodeID string, ok bool)
 	// Logger receives the layer's logs; nil discards them.
 	Logger *slog.Logger
 	// PacketFilter, if set, drops datagrams to or from peers for which it
@@ -569,7 +576,12 @@ func (l *QUICLayer) handshake(ctx context.Context, key connKey) (*quic.Conn, err
 	var mu sync.Mutex
 	var verifyErr error
 	conf := l.clientTLS(key.alpn, func(cs tls.ConnectionState) error {
-		_, err := l.verifyPeer(cs, key.alpn)
+		peer, err := l.verifyPeer(cs, key.alpn)
+		if err == nil && l.cfg.RegisteredAt != nil {
+			if want, ok := l.cfg.RegisteredAt(key.addr); ok && want != peer.NodeID {
+				err = fmt.Errorf("%w: %s answered as node %s; the node registered there is %s", ErrPeerNotAuthorized, key.addr, peer.NodeID, want)
+			}
+		}
 		mu.Lock()
 		verifyErr = err
 		mu.Unlock()

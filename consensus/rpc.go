@@ -41,7 +41,6 @@ type rpcRequest struct {
 	Op         string               `json:"op"`
 	Signed     []byte               `json:"signed,omitempty"`
 	NodeID     string               `json:"node_id,omitempty"`
-	Addr       string               `json:"addr,omitempty"`
 	Applied    uint64               `json:"applied,omitempty"`
 	Checkpoint *CheckpointSignature `json:"checkpoint,omitempty"`
 }
