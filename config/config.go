@@ -253,6 +253,30 @@ type Auth struct {
 	// token endpoint can then act for the agency, so never enable it in
 	// production.
 	DevIssuer bool `mapstructure:"dev_issuer"`
+	// OIDC is the web console's "Sign in with your agency" flow; off
+	// unless auth.oidc.client_id is set (section auth.oidc).
+	OIDC OIDC `mapstructure:"oidc"`
+}
+
+// OIDC configures the console's OpenID Connect authorization code flow
+// with PKCE (section auth.oidc). The provider's tokens must pass the
+// checks above (issuer, audience, JWKS, roles claim).
+type OIDC struct {
+	// ClientID is this node's client at the provider; empty turns the flow
+	// off (key auth.oidc.client_id).
+	ClientID string `mapstructure:"client_id"`
+	// ClientSecretFile holds the client secret; empty for a public client
+	// (key auth.oidc.client_secret_file).
+	ClientSecretFile string `mapstructure:"client_secret_file"`
+	// AuthURL is the provider's authorization endpoint (key auth.oidc.auth_url).
+	AuthURL string `mapstructure:"auth_url"`
+	// TokenURL is the provider's token endpoint (key auth.oidc.token_url).
+	TokenURL string `mapstructure:"token_url"`
+	// RedirectURL is the console's /signin/callback as users' browsers
+	// reach it, registered at the provider (key auth.oidc.redirect_url).
+	RedirectURL string `mapstructure:"redirect_url"`
+	// Scopes requested besides openid (key auth.oidc.scopes).
+	Scopes []string `mapstructure:"scopes"`
 }
 
 // Forward configures how a follower forwards writes to the leader

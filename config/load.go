@@ -48,6 +48,7 @@ var pathKeys = []string{
 	"api.tls_key_file",
 	"api.access_log_file",
 	"auth.jwks",
+	"auth.oidc.client_secret_file",
 }
 
 // Load reads the configuration from opts (flags over environment over file

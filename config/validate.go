@@ -159,6 +159,15 @@ func (a Auth) validate(p *problems) {
 	}
 	p.required("auth.role_claim", a.RoleClaim, "the name of the claim listing roles")
 	p.duration("auth.clock_skew", a.ClockSkew, 0, AuthClockSkewMax)
+	if a.OIDC.ClientID != "" {
+		for _, u := range []struct{ key, val string }{
+			{"auth.oidc.auth_url", a.OIDC.AuthURL}, {"auth.oidc.token_url", a.OIDC.TokenURL}, {"auth.oidc.redirect_url", a.OIDC.RedirectURL},
+		} {
+			if pu, err := url.Parse(u.val); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+				p.add(u.key, u.val, "is not an absolute URL", "an https:// URL (http:// only on loopback)")
+			}
+		}
+	}
 }
 
 // problems collects what Validate finds, in the order it checks.

@@ -182,6 +182,13 @@ func TestValidate(t *testing.T) {
 		{"auth.clock_skew zero", func(c *Config) { c.Auth.ClockSkew = 0 }, nil},
 		{"auth.clock_skew above 5m", func(c *Config) { c.Auth.ClockSkew = 6 * time.Minute },
 			[]string{"auth.clock_skew: 6m0s is above 5m0s; expected between 0s and 5m0s"}},
+		{"auth.oidc off without client_id", func(c *Config) { c.Auth.OIDC.AuthURL = "not a url" }, nil},
+		{"auth.oidc URLs", func(c *Config) {
+			c.Auth.OIDC = OIDC{ClientID: "raaft", AuthURL: "login.example/authorize", TokenURL: "https://login.example/token", RedirectURL: "ftp://x/cb"}
+		}, []string{
+			`auth.oidc.auth_url: "login.example/authorize" is not an absolute URL; expected an https:// URL (http:// only on loopback)`,
+			`auth.oidc.redirect_url: "ftp://x/cb" is not an absolute URL; expected an https:// URL (http:// only on loopback)`,
+		}},
 
 		// forward, housekeeping, log
 		{"forward.timeout zero", func(c *Config) { c.Forward.Timeout = 0 }, []string{"forward.timeout: 0s is below 10ms"}},

@@ -10,28 +10,26 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 	"github.com/raaft/raaft/ledger"
+	"github.com/raaft/raaft/protocol"
 )
 
-// Roles a user may hold. Every API operation declares the roles it accepts.
+// Roles a user may hold (protocol owns the names, which cross the wire).
 const (
-	// RoleMatching is a family-finding officer: searches, reserves, confirms, places.
-	RoleMatching = "matching"
-	// RoleFinance is a finance officer: fees, invoices, payments, statements.
-	RoleFinance = "finance"
-	// RoleOperator runs the node: reads everything, writes nothing.
-	RoleOperator = "operator"
-	// RoleAuditor verifies the ledger: entries, proofs, checkpoints.
-	RoleAuditor = "auditor"
+	RoleMatching = protocol.RoleMatching
+	RoleFinance  = protocol.RoleFinance
+	RoleOperator = protocol.RoleOperator
+	RoleAuditor  = protocol.RoleAuditor
 )
 
 // Roles is the closed set of roles; role names outside it in a token are ignored.
-var Roles = []string{RoleMatching, RoleFinance, RoleOperator, RoleAuditor}
+var Roles = protocol.Roles
 
 // Auth errors, mapped to 401 (no or bad token) and 403 (role, agency) by
 // the error table.
@@ -61,10 +59,14 @@ const (
 	defaultRoleClaim = "roles"
 	// agencyClaim, when a token has it, must name the node's agency.
 	agencyClaim = "agency"
-	// sessionCookie is where a browser session keeps its token (the web
-	// console); writes still need the Idempotency-Key header, which a
-	// cross-site form cannot send.
-	sessionCookie = "raaft_session"
+	// verifiedTokenTTL bounds how long a verified token is remembered, so
+	// a key removed from the identity provider's set stops its tokens
+	// within this time. Checking a JWT's signature costs about as much as
+	// verifying a ledger entry; a user's token is presented on every call.
+	verifiedTokenTTL = time.Minute
+	// verifiedTokensMax bounds the remembered tokens; when full, expired
+	// ones are dropped, and if none has expired, all of them.
+	verifiedTokensMax = 4096
 )
 
 // Principal is an authenticated user of this node's agency.
@@ -124,6 +126,16 @@ type AuthConfig struct {
 // roles from the role claim. Safe for concurrent use.
 type Authenticator struct {
 	cfg AuthConfig
+
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]verifiedToken // by SHA-256 of the raw token
+}
+
+// verifiedToken is a token that passed every check, remembered until the
+// earlier of its exp and verifiedTokenTTL after the check.
+type verifiedToken struct {
+	p     Principal
+	until time.Time
 }
 
 // NewAuthenticator checks cfg and the key set and returns an authenticator.
@@ -147,7 +159,7 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Authenticator{cfg: cfg}, nil
+	return &Authenticator{cfg: cfg, verified: map[[sha256.Size]byte]verifiedToken{}}, nil
 }
 
 // LoadJWKS reads a JSON Web Key Set from a file and checks it: at most 100
@@ -195,13 +207,13 @@ func checkKeySet(set jwk.Set) error {
 }
 
 // Authenticate verifies the request's bearer token (Authorization:
-// Bearer, the scheme in any case; or the console's session cookie).
+// Bearer, the scheme in any case). Cookies are never read: the web console
+// keeps its session itself and calls the API with the bearer token, so no
+// other site can make a browser call the API with the user's session.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	var raw string
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		raw = strings.TrimSpace(tok)
-	} else if c, err := r.Cookie(sessionCookie); err == nil {
-		raw = c.Value
 	}
 	if raw == "" {
 		return Principal{}, ErrNoToken
@@ -212,8 +224,45 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	return a.Verify(raw)
 }
 
-// Verify checks a raw token and returns its principal.
+// Verify checks a raw token and returns its principal. A token that
+// verified is remembered (by its SHA-256) until the earlier of its expiry
+// and verifiedTokenTTL, so repeated calls skip the signature check;
+// failures are never remembered.
 func (a *Authenticator) Verify(raw string) (Principal, error) {
+	key, now := sha256.Sum256([]byte(raw)), a.cfg.Now()
+	a.mu.Lock()
+	v, ok := a.verified[key]
+	a.mu.Unlock()
+	if ok && now.Before(v.until) {
+		return Principal{User: v.p.User, Roles: slices.Clone(v.p.Roles)}, nil
+	}
+	p, exp, err := a.verify(raw)
+	if err != nil {
+		return Principal{}, err
+	}
+	until := now.Add(verifiedTokenTTL)
+	if exp.Before(until) {
+		until = exp
+	}
+	a.mu.Lock()
+	if len(a.verified) >= verifiedTokensMax {
+		for k, v := range a.verified { //det:ok eviction order does not matter
+			if !now.Before(v.until) {
+				delete(a.verified, k)
+			}
+		}
+		if len(a.verified) >= verifiedTokensMax {
+			clear(a.verified)
+		}
+	}
+	a.verified[key] = verifiedToken{p: Principal{User: p.User, Roles: slices.Clone(p.Roles)}, until: until}
+	a.mu.Unlock()
+	return p, nil
+}
+
+// verify checks a raw token: signature, claims, agency and roles. It
+// returns the principal and the token's expiry.
+func (a *Authenticator) verify(raw string) (Principal, time.Time, error) {
 	opts := []jwt.ParseOption{
 		jwt.WithIssuer(a.cfg.Issuer), jwt.WithAudience(a.cfg.Audience),
 		jwt.WithRequiredClaim("exp"), jwt.WithRequiredClaim("sub"),
@@ -227,21 +276,22 @@ func (a *Authenticator) Verify(raw string) (Principal, error) {
 	}
 	tok, err := jwt.ParseString(raw, opts...)
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrBadToken, err) // jwx's message, not its error: nothing to match on
+		return Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrBadToken, err) // jwx's message, not its error: nothing to match on
 	}
 	if tok.Has(agencyClaim) {
 		var agency string
 		if err := tok.Get(agencyClaim, &agency); err != nil || agency != a.cfg.Agency {
-			return Principal{}, fmt.Errorf("%w: token agency %q, node agency %q", ErrWrongAgency, agency, a.cfg.Agency)
+			return Principal{}, time.Time{}, fmt.Errorf("%w: token agency %q, node agency %q", ErrWrongAgency, agency, a.cfg.Agency)
 		}
 	}
 	roles, err := a.roles(tok)
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, time.Time{}, err
 	}
 	sub, _ := tok.Subject()
 	iss, _ := tok.Issuer()
-	return Principal{User: pseudonym(iss, sub), Roles: roles}, nil
+	exp, _ := tok.Expiration() // required above
+	return Principal{User: pseudonym(iss, sub), Roles: roles}, exp, nil
 }
 
 // roles reads the role claim, an array of strings, keeping known roles.

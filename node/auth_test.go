@@ -211,7 +211,9 @@ func TestAuthenticate(t *testing.T) {
 	}{
 		{"bearer", "Bearer " + tok, "", nil},
 		{"scheme in lower case", "bearer " + tok, "", nil},
-		{"session cookie", "", tok, nil},
+		// the console keeps its own session; the API never reads cookies,
+		// so another site cannot make a browser call it with a session
+		{"session cookie is not a credential", "", tok, node.ErrNoToken},
 		{"none", "", "", node.ErrNoToken},
 		{"basic", "Basic dXNlcjpwYXNz", "", node.ErrNoToken},
 		{"empty bearer", "Bearer ", "", node.ErrNoToken},
@@ -425,4 +427,33 @@ func TestRemoteJWKS(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	must(t, r.Close())
+}
+
+// TestVerifiedTokensAreRememberedBriefly: a verified token is remembered,
+// but never past its expiry, and a key removed from the set stops its
+// tokens within a minute.
+func TestVerifiedTokensAreRememberedBriefly(t *testing.T) {
+	good := newIDP(t, "idp", "idp-1")
+	now := authNow
+	auth := newAuth(t, good.pub, func(c *node.AuthConfig) { c.Now = func() time.Time { return now }; c.Skew = 0 })
+	short := good.sign(t, validClaims().with("exp", authNow.Add(30*time.Second).Unix()))
+	long := good.sign(t, validClaims())
+	for _, tok := range []string{short, long} {
+		if _, err := auth.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = authNow.Add(31 * time.Second) // past the short token's exp, within the memory's minute
+	if _, err := auth.Verify(short); !errors.Is(err, node.ErrBadToken) {
+		t.Fatalf("an expired token that was verified before: %v; want ErrBadToken", err)
+	}
+	k, _ := good.pub.Key(0)
+	must(t, good.pub.RemoveKey(k)) // the provider drops its key
+	if _, err := auth.Verify(long); err != nil {
+		t.Fatalf("a token verified 31s ago, its key just removed: %v; want it remembered", err)
+	}
+	now = authNow.Add(61 * time.Second)
+	if _, err := auth.Verify(long); !errors.Is(err, node.ErrBadToken) {
+		t.Fatalf("a token whose key was removed over a minute ago: %v; want ErrBadToken", err)
+	}
 }

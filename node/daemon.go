@@ -237,10 +237,20 @@ func (d *Daemon) serve(signer *ledger.Signer) error {
 	if err != nil {
 		return err
 	}
+	wc := WebConfig{API: srv, Auth: auth, OIDC: cfg.Auth.OIDC}
+	if cfg.Auth.DevIssuer {
+		if wc.Dev, err = d.DevIssuer(); err != nil {
+			return err
+		}
+	}
+	handler, err := NewWebHandler(wc)
+	if err != nil {
+		return err
+	}
 	if d.ln, err = d.listen(); err != nil {
 		return err
 	}
-	d.http = &http.Server{Handler: srv.Handler(), ReadTimeout: cfg.API.ReadTimeout, WriteTimeout: cfg.API.WriteTimeout,
+	d.http = &http.Server{Handler: handler, ReadTimeout: cfg.API.ReadTimeout, WriteTimeout: cfg.API.WriteTimeout,
 		ReadHeaderTimeout: cfg.API.ReadTimeout, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := d.http.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {

@@ -23,6 +23,7 @@ func (s *Server) registerRoutes() {
 	s.handle(Route{Method: "GET", Pattern: "/v1/proofs/consistency", OperationID: "consistencyProof", Roles: anyRole, Params: []string{"size1", "size2"}}, s.consistency)
 	s.handle(Route{Method: "GET", Pattern: "/v1/cluster", OperationID: "clusterStatus", Roles: anyRole}, s.cluster)
 	s.handle(Route{Method: "GET", Pattern: "/v1/agencies", OperationID: "listAgencies", Roles: anyRole}, s.agencies)
+	s.handle(Route{Method: "GET", Pattern: "/v1/policy", OperationID: "getPolicy", Roles: anyRole}, s.policy)
 	s.registerFeeRoutes()
 	s.registerGovernanceRoutes()
 	s.handle(Route{Method: "GET", Pattern: "/healthz", OperationID: "healthz"}, func(*http.Request, Principal) (int, any, error) {
@@ -93,6 +94,11 @@ func (s *Server) cluster(*http.Request, Principal) (int, any, error) {
 func (s *Server) agencies(*http.Request, Principal) (int, any, error) {
 	ags, err := s.cfg.Ledger.Agencies()
 	return http.StatusOK, ags, err
+}
+
+func (s *Server) policy(*http.Request, Principal) (int, any, error) {
+	p, err := s.cfg.Ledger.Policy()
+	return http.StatusOK, p, err
 }
 
 func (s *Server) readyz(*http.Request, Principal) (int, any, error) {

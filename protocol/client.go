@@ -370,6 +370,13 @@ func (c *Client) Agencies(ctx context.Context) ([]ledger.Agency, error) {
 	return r, err
 }
 
+// Policy returns the federation's governed policy: hold lengths, extensions, limits.
+func (c *Client) Policy(ctx context.Context) (ledger.Policy, error) {
+	var p ledger.Policy
+	err := c.get(ctx, "/v1/policy", nil, &p)
+	return p, err
+}
+
 // Healthz returns nil when the node's process answers (GET /healthz).
 func (c *Client) Healthz(ctx context.Context) error {
 	return c.get(ctx, "/healthz", nil, nil)
@@ -404,4 +411,17 @@ func (c *Client) Proposal(ctx context.Context, id uint64) (ledger.Proposal, erro
 // RegisterNode registers (or re-addresses) one of the agency's nodes (operator).
 func (c *Client) RegisterNode(ctx context.Context, n ledger.Node, key string) (WriteResult, error) {
 	return c.write(ctx, http.MethodPost, "/v1/agency/nodes", n, key)
+}
+
+// RemoveNode removes one of the agency's nodes from the registry (operator).
+func (c *Client) RemoveNode(ctx context.Context, nodeID, key string) (WriteResult, error) {
+	return c.write(ctx, http.MethodPost, "/v1/agency/nodes/"+url.PathEscape(nodeID)+"/remove", struct{}{}, key)
+}
+
+// Metrics returns the node's Prometheus metrics in the text exposition
+// format (GET /metrics; no token needed), verbatim.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	var raw rawBytes
+	err := c.get(ctx, "/metrics", nil, &raw)
+	return raw, err
 }

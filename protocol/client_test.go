@@ -229,3 +229,26 @@ func TestNewToken(t *testing.T) {
 		t.Fatalf("key %q", k)
 	}
 }
+
+// TestRemoveNodeAndMetrics: RemoveNode escapes the node id into the path
+// and sends a key; Metrics returns the body verbatim, not decoded as JSON.
+func TestRemoveNodeAndMetrics(t *testing.T) {
+	const text = "# HELP up Up.\nup{job=\"x\"} 1\n"
+	f, cl := newFake(t, accepted(false), func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write([]byte(text))
+	})
+	ctx := context.Background()
+	if r, err := cl.RemoveNode(ctx, "north raa/node2", ""); err != nil || r.Seq != 7 {
+		t.Fatalf("RemoveNode: %v %+v", err, r)
+	}
+	b, err := cl.Metrics(ctx)
+	if err != nil || string(b) != text {
+		t.Fatalf("Metrics: %v %q", err, b)
+	}
+	keys, methods := f.sent()
+	want := []string{"POST /v1/agency/nodes/north%20raa%2Fnode2/remove", "GET /metrics"}
+	if len(methods) != 2 || methods[0] != want[0] || methods[1] != want[1] || keys[0] == "" || keys[1] != "" {
+		t.Fatalf("sent %v with keys %q; want %v, a key on the write only", methods, keys, want)
+	}
+}
