@@ -187,7 +187,8 @@ func newListingsCmd() *cobra.Command {
 		},
 	}
 	get.Flags().BoolVar(&lin, "linearizable", false, "read after everything committed so far (slower)")
-	c.AddCommand(search, get)
+	c.AddCommand(operation(search, "searchListings"), operation(get, "getListing"))
+	addListingWrites(c, f)
 	return c
 }
 
@@ -256,6 +257,11 @@ func newReserveCmd() *cobra.Command {
 				if flags != "" {
 					req.Flags = strings.Split(flags, ",")
 				}
+				for _, fl := range req.Flags {
+					if err := oneOf("harder-to-place", fl, ledger.HarderToPlaceFlags); err != nil {
+						return err
+					}
+				}
 				r, err := cl.Reserve(ctx, req, key)
 				if err != nil {
 					return apiErr(err)
@@ -271,7 +277,7 @@ func newReserveCmd() *cobra.Command {
 	c.Flags().StringVar(&flags, "harder-to-place", "", "flags, comma-separated: "+strings.Join(ledger.HarderToPlaceFlags, ", "))
 	c.Flags().IntVar(&days, "days", 0, "hold length in days (default: policy)")
 	c.Flags().StringVar(&key, "idempotency-key", "", "reuse to retry safely (default: new)")
-	return c
+	return operation(c, "reserve")
 }
 
 func newReservationsCmd() *cobra.Command {
@@ -295,7 +301,7 @@ func newReservationsCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&agency, "agency", "", "agency (default: the node's)")
 	list.Flags().StringVar(&status, "status", "", "active, released, expired, confirmed or placed")
-	c.AddCommand(list)
+	c.AddCommand(operation(list, "listReservations"), newReservationGetCmd(f))
 	var reason, moveIn string
 	for _, action := range []string{"extend", "release", "confirm", "place", "expire"} {
 		sub := &cobra.Command{
@@ -330,7 +336,7 @@ func newReservationsCmd() *cobra.Command {
 		case "place":
 			sub.Flags().StringVar(&moveIn, "move-in", time.Now().Format(time.DateOnly), "the date the child moved in")
 		}
-		c.AddCommand(sub)
+		c.AddCommand(operation(sub, action+"Reservation"))
 	}
 	return c
 }
@@ -365,5 +371,5 @@ func newClusterCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
-	return c
+	return operation(c, "clusterStatus")
 }

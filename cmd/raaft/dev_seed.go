@@ -136,7 +136,12 @@ func devPrintGuide(out io.Writer, dir string, nodes []*devNode) error {
 	}
 	first, second := nodes[0], nodes[len(nodes)-1]
 	fmt.Fprintf(&b, `
-Try it (another terminal):
+In a browser: each agency's web console is its node's address, e.g. https://%[4]s/
+(the certificate is from the local development CA %[1]s/ca.pem: import it, or accept
+the warning). Sign in with one click as a matching officer, a finance officer or an
+operator; open https://%[6]s/ in another browser profile to be a second agency.
+
+Or from the command line (another terminal):
 
   export RAAFT_CA=%[1]s/ca.pem
   raaft=%[2]s

@@ -56,13 +56,12 @@ func newFeesCmd() *cobra.Command {
 				if err != nil {
 					return apiErr(err)
 				}
-				var rows [][]string
 				var total int64
 				for _, o := range os {
-					rows = append(rows, []string{strconv.FormatUint(o.ID, 10), o.Debtor, o.Creditor, o.Status, o.MoveInDate, ledger.FormatPounds(o.AmountPence), ledger.FormatPounds(o.OutstandingPence())})
 					total += o.OutstandingPence()
 				}
-				emit(cmd.OutOrStdout(), f, os, []string{"ID", "DEBTOR", "CREDITOR", "STATUS", "MOVE_IN", "AMOUNT_GBP", "OUTSTANDING_GBP"}, rows)
+				h, rows := obligationRows(os)
+				emit(cmd.OutOrStdout(), f, os, h, rows)
 				if f.output == "table" {
 					fmt.Fprintf(cmd.OutOrStdout(), "%d obligations, £%s outstanding\n", len(os), ledger.FormatPounds(total))
 				}
@@ -73,7 +72,7 @@ func newFeesCmd() *cobra.Command {
 	list.Flags().StringVar(&counterparty, "counterparty", "", "the other agency")
 	list.Flags().StringVar(&status, "status", "", "status")
 	addPeriod(list)
-	c.AddCommand(list)
+	c.AddCommand(operation(list, "listObligations"))
 
 	var req protocol.FeeRequest
 	var pounds string
@@ -114,9 +113,9 @@ func newFeesCmd() *cobra.Command {
 		case "pay":
 			sub.Flags().StringVar(&req.Reference, "reference", "", "opaque payment reference (default: new)")
 		}
-		c.AddCommand(sub)
+		c.AddCommand(operation(sub, "fee_"+action))
 	}
-	c.AddCommand(&cobra.Command{Use: "confirm-receipt PAYMENT_ID", Short: "Confirm a payment arrived (creditor)", Args: cobra.ExactArgs(1),
+	c.AddCommand(operation(&cobra.Command{Use: "confirm-receipt PAYMENT_ID", Short: "Confirm a payment arrived (creditor)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseUint(args[0], 10, 64)
 			if err != nil {
@@ -131,7 +130,7 @@ func newFeesCmd() *cobra.Command {
 				emit(cmd.OutOrStdout(), f, r, h, rows)
 				return nil
 			})
-		}})
+		}}, "confirmReceipt"))
 	netting := &cobra.Command{Use: "netting", Short: "Each agency's net position for a period and the transfers that clear everyone", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.call(func(ctx context.Context, cl *protocol.Client) error {
@@ -148,7 +147,7 @@ func newFeesCmd() *cobra.Command {
 			})
 		}}
 	addPeriod(netting)
-	c.AddCommand(netting)
+	c.AddCommand(operation(netting, "nettingPlan"))
 	writeCmd := func(use, short string, nargs int, do func(ctx context.Context, cl *protocol.Client, args []string) (protocol.WriteResult, error)) *cobra.Command {
 		return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(nargs),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -188,7 +187,7 @@ func newFeesCmd() *cobra.Command {
 			}
 			return cl.NettingLeg(ctx, run, leg, false, "", "")
 		})
-	c.AddCommand(open, payLeg, confirmLeg)
+	c.AddCommand(operation(open, "openNetting"), operation(payLeg, "payNettingLeg"), operation(confirmLeg, "confirmNettingLeg"))
 	var format, out string
 	var asOf uint64
 	stmt := &cobra.Command{Use: "statement", Short: "Your agency's statement: opening balance, every movement with its ledger sequence and hash, closing balance", Args: cobra.NoArgs,
@@ -214,7 +213,7 @@ func newFeesCmd() *cobra.Command {
 	stmt.Flags().StringVar(&format, "format", "csv", "csv or json")
 	stmt.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 	stmt.Flags().Uint64Var(&asOf, "as-of-seq", 0, "the ledger as it was at this sequence (reproducible)")
-	c.AddCommand(stmt)
+	c.AddCommand(operation(stmt, "statement"))
 	var stmtFile string
 	rec := &cobra.Command{Use: "reconcile --statement FILE.csv", Short: "Check a finance system's statement export against the ledger", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -244,7 +243,8 @@ func newFeesCmd() *cobra.Command {
 		}}
 	rec.Flags().StringVar(&stmtFile, "statement", "", "the CSV export to check")
 	addPeriod(rec)
-	c.AddCommand(rec)
+	c.AddCommand(operation(rec, "reconcile"))
+	addFeeReads(c, f)
 	return c
 }
 
@@ -258,4 +258,72 @@ func runLeg(a []string) (uint64, int, error) {
 		return 0, 0, &exitError{exitUsage, fmt.Errorf("leg %q: expected a number", a[1])}
 	}
 	return run, leg, nil
+}
+
+// obligationRows are the columns of obligations and obligation.
+func obligationRows(os []ledger.Obligation) ([]string, [][]string) {
+	var rows [][]string
+	for _, o := range os {
+		rows = append(rows, []string{strconv.FormatUint(o.ID, 10), o.Debtor, o.Creditor, o.Status, o.MoveInDate, ledger.FormatPounds(o.AmountPence), ledger.FormatPounds(o.OutstandingPence())})
+	}
+	return []string{"ID", "DEBTOR", "CREDITOR", "STATUS", "MOVE_IN", "AMOUNT_GBP", "OUTSTANDING_GBP"}, rows
+}
+
+// addFeeReads adds the single-record fee reads: one obligation, the
+// agency's position, one netting run.
+func addFeeReads(c *cobra.Command, f *apiFlags) {
+	getOb := &cobra.Command{Use: "obligation ID", Short: "One obligation: parties, status, amount and what is outstanding", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseSeq("obligation id", args[0])
+			if err != nil {
+				return err
+			}
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				o, err := cl.Obligation(ctx, id)
+				if err != nil {
+					return apiErr(err)
+				}
+				h, rows := obligationRows([]ledger.Obligation{o})
+				emit(cmd.OutOrStdout(), f, o, h, rows)
+				return nil
+			})
+		}}
+	var asOf string
+	position := &cobra.Command{Use: "position", Short: "What your agency owes and is owed, and how much of it is due", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				p, err := cl.Position(ctx, asOf)
+				if err != nil {
+					return apiErr(err)
+				}
+				emit(cmd.OutOrStdout(), f, p, []string{"AGENCY", "AS_OF", "OWES_GBP", "DUE_GBP", "OWED_GBP", "OWED_DUE_GBP", "OPEN"},
+					[][]string{{p.Agency, p.AsOf, ledger.FormatPounds(p.OwesPence), ledger.FormatPounds(p.DuePence),
+						ledger.FormatPounds(p.OwedPence), ledger.FormatPounds(p.OwedDuePence), strconv.Itoa(p.Open)}})
+				return nil
+			})
+		}}
+	position.Flags().StringVar(&asOf, "as-of", "", "count dues up to this date, YYYY-MM-DD (default: today)")
+	run := &cobra.Command{Use: "netting-run RUN", Short: "One netting run: its period, status and each leg", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseSeq("run", args[0])
+			if err != nil {
+				return err
+			}
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				r, err := cl.NettingRun(ctx, id)
+				if err != nil {
+					return apiErr(err)
+				}
+				var rows [][]string
+				for i, l := range r.Legs {
+					rows = append(rows, []string{strconv.Itoa(i), l.From, l.To, ledger.FormatPounds(l.AmountPence), l.Status, l.Reference})
+				}
+				emit(cmd.OutOrStdout(), f, r, []string{"LEG", "PAYER", "PAYEE", "AMOUNT_GBP", "STATUS", "REFERENCE"}, rows)
+				if f.output == "table" {
+					fmt.Fprintf(cmd.OutOrStdout(), "run %d %s: %s..%s, %d obligations, £%s gross\n", r.ID, r.Status, r.Period.From, r.Period.To, len(r.Obligations), ledger.FormatPounds(r.GrossPence))
+				}
+				return nil
+			})
+		}}
+	c.AddCommand(operation(getOb, "getObligation"), operation(position, "feePosition"), operation(run, "getNettingRun"))
 }

@@ -22,7 +22,8 @@ active agencies have approved them, each approval signed by that agency's node.
   raaft governance propose --action remove_agency --agency-id ID
   raaft governance approve PROPOSAL
   raaft governance show PROPOSAL
-  raaft governance register-node --id ID --public-key KEY --address HOST:PORT`}
+  raaft governance register-node --id ID --public-key KEY --address HOST:PORT
+  raaft governance remove-node ID`}
 	f.register(c)
 	var action, record, agencyID, kid, policyFile string
 	propose := &cobra.Command{Use: "propose", Short: "Open a proposal (your agency's approval is implied)", Args: cobra.NoArgs,
@@ -110,7 +111,8 @@ active agencies have approved them, each approval signed by that agency's node.
 	reg.Flags().StringVar(&node.ID, "id", "", "node id")
 	reg.Flags().StringVar(&node.PublicKey, "public-key", "", "the node key's public half (base64url), from agency.json")
 	reg.Flags().StringVar(&node.Address, "address", "", "host:port of its QUIC endpoint")
-	c.AddCommand(propose, approve, show, reg)
+	c.AddCommand(operation(propose, "propose"), operation(approve, "approveProposal"), operation(show, "getProposal"),
+		operation(reg, "registerNode"), newRemoveNodeCmd(f))
 	return c
 }
 
@@ -123,4 +125,19 @@ func readJSONFile(path string, v any) error {
 		return &exitError{exitUsage, fmt.Errorf("%s: %w", path, err)}
 	}
 	return nil
+}
+
+func newRemoveNodeCmd(f *apiFlags) *cobra.Command {
+	c := &cobra.Command{Use: "remove-node NODE_ID", Short: "Remove one of your agency's nodes from the registry", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				r, err := cl.RemoveNode(ctx, args[0], "")
+				if err != nil {
+					return apiErr(err)
+				}
+				emitWrite(cmd, f, r, nil)
+				return nil
+			})
+		}}
+	return operation(c, "removeNode")
 }

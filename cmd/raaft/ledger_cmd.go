@@ -13,8 +13,9 @@ import (
 )
 
 func newLedgerCmd() *cobra.Command {
-	c := &cobra.Command{Use: "ledger", Short: "Inspect and verify a node's ledger"}
+	c := &cobra.Command{Use: "ledger", Short: "Inspect and verify a node's ledger: offline (verify) or through its API (head, entry, proofs)"}
 	c.AddCommand(newVerifyCmd())
+	c.AddCommand(ledgerAPICmds()...)
 	return c
 }
 

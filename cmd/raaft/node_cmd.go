@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/raaft/raaft/config"
@@ -13,8 +17,8 @@ import (
 )
 
 func newNodeCmd() *cobra.Command {
-	c := &cobra.Command{Use: "node", Short: "Run an agency node"}
-	var cfgFile string
+	c := &cobra.Command{Use: "node", Short: "Run an agency node, or ask a running one whether it is ready and for its metrics"}
+	var cfgFile, cpuProfile string
 	run := &cobra.Command{
 		Use:   "run --config FILE",
 		Short: "Run the node daemon: ledger, Raft over QUIC, and the HTTPS API",
@@ -28,6 +32,11 @@ Every config key may also come from RAAFT_<SECTION>_<KEY> or a --section.key fla
 				return &exitError{exitUsage, err}
 			}
 			log := newLogger(cfg)
+			if stop, err := startCPUProfile(cpuProfile); err != nil {
+				return &exitError{exitUsage, err}
+			} else {
+				defer stop()
+			}
 			d, err := node.Start(cfg, log)
 			if err != nil {
 				return &exitError{exitFailure, err}
@@ -52,7 +61,8 @@ Every config key may also come from RAAFT_<SECTION>_<KEY> or a --section.key fla
 		},
 	}
 	run.Flags().StringVar(&cfgFile, "config", "", "config file (YAML or TOML)")
-	c.AddCommand(run)
+	run.Flags().StringVar(&cpuProfile, "cpuprofile", os.Getenv("RAAFT_CPUPROFILE"), "diagnostics: write a Go CPU profile here until the node stops (env RAAFT_CPUPROFILE; a %s in it becomes the process id)")
+	c.AddCommand(run, newNodeStatusCmd(), newNodeMetricsCmd())
 	return c
 }
 
@@ -64,4 +74,22 @@ func newLogger(cfg config.Config) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// startCPUProfile writes a CPU profile to path ("" does nothing) until stop
+// is called; "%s" in path becomes the process id, so several nodes can
+// share one setting.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(strings.ReplaceAll(path, "%s", strconv.Itoa(os.Getpid())))
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
