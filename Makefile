@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 TEST_TIMEOUT ?= 14m
 export QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING ?= true
 
-.PHONY: image all build run test lint vet fmt-check staticcheck lint-determinism test-go bench chaos fuzz clean tools
+.PHONY: image all build run test lint vet fmt-check staticcheck lint-determinism test-go bench chaos fuzz clean tools chromium screenshots
 
 all: build
 
@@ -45,8 +45,19 @@ staticcheck: $(STATICCHECK)
 lint-determinism:
 	$(GO) test -count=1 -run 'TestDeterminismLint' ./ledger/
 
-test-go:
+test-go: chromium
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## chromium: the web console's browser test drives Debian's Chromium; install it when missing
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v "$$RAAFT_CHROMIUM" >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+## screenshots: refresh docs/screenshots from the browser test (a real dev up federation)
+screenshots: chromium
+	RAAFT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestConsoleInBrowser ./cmd/raaft/
 
 ## bench: benchmarks; raw output in docs/bench-raw.txt, figures in docs/BENCHMARKS.md
 bench:
