@@ -94,6 +94,9 @@ type ServerConfig struct {
 	// Now is the clock for access log lines and default dates; nil means
 	// time.Now. It never reaches the ledger: entries take the leader's time.
 	Now func() time.Time
+	// Collectors are served on /metrics beside the API's own metrics
+	// (raaft node run adds Raft's timings here).
+	Collectors []prometheus.Collector
 }
 
 // Route is one API operation: what it is, who may call it and which query
@@ -174,6 +177,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.props = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raaft_proposals_total",
 		Help: "Writes proposed to the federation by outcome: accepted, duplicate, rejected, no_leader, unknown, error."}, []string{"outcome"})
 	s.reg.MustRegister(s.reqs, s.latency, s.props, collectors.NewGoCollector())
+	for _, c := range cfg.Collectors {
+		if err := s.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("node: ServerConfig.Collectors: %w", err)
+		}
+	}
 	s.registerRoutes()
 	return s, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/raaft/raaft/config"
 	"github.com/raaft/raaft/consensus"
 	"github.com/raaft/raaft/ledger"
@@ -41,13 +42,15 @@ type Daemon struct {
 	jwks        *RemoteJWKS // when auth.jwks is a URL
 	startCommit uint64
 	ready       atomic.Bool
+	collectors  []prometheus.Collector
 }
 
 // Start opens the ledger (applying the genesis on first start), joins or
 // forms the Raft cluster, and starts serving the API. It returns once the
-// API is listening; Ready reports when the node has caught up.
-func Start(cfg config.Config, logger *slog.Logger) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: logger, served: make(chan error, 1)}
+// API is listening; Ready reports when the node has caught up. collectors
+// are served on /metrics with the API's own.
+func Start(cfg config.Config, logger *slog.Logger, collectors ...prometheus.Collector) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: logger, served: make(chan error, 1), collectors: collectors}
 	if err := d.open(); err != nil {
 		d.closeAll()
 		return nil, err
@@ -233,6 +236,7 @@ func (d *Daemon) serve(signer *ledger.Signer) error {
 	srv, err := NewServer(ServerConfig{
 		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: signer, Agency: cfg.Node.Agency, NodeID: cfg.Node.ID, Auth: auth, AccessLog: alog,
 		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Logger: d.log,
+		Collectors: d.collectors,
 	})
 	if err != nil {
 		return err

@@ -163,6 +163,23 @@ func TestWholeBinary(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// raft's timings reach every node's /metrics: each applies batches,
+	// and whoever leads now has committed the writes above
+	for i, c := range clients {
+		m, err := c.Metrics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"raaft_raft_fsm_applyBatch{quantile=", "raaft_api_requests_total{"}
+		if st, err := c.Cluster(ctx); err == nil && st.LeaderID == nodes[i].ag.id+"-node1" {
+			want = append(want, "raaft_raft_commitTime{quantile=")
+		}
+		for _, w := range want {
+			if !strings.Contains(string(m), w) {
+				t.Errorf("%s /metrics has no %s", nodes[i].ag.id, w)
+			}
+		}
+	}
 	winner := 1
 	if wins[1] {
 		winner = 2

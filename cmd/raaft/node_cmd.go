@@ -37,7 +37,12 @@ Every config key may also come from RAAFT_<SECTION>_<KEY> or a --section.key fla
 			} else {
 				defer stop()
 			}
-			d, err := node.Start(cfg, log)
+			tuneGC()
+			rm, err := raftMetrics()
+			if err != nil {
+				return &exitError{exitFailure, err}
+			}
+			d, err := node.Start(cfg, log, rm)
 			if err != nil {
 				return &exitError{exitFailure, err}
 			}
