@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/raaft/raaft/ledger"
@@ -23,45 +25,62 @@ func idOnly(r *http.Request, id uint64) (any, error) {
 	return ledger.ObligationPayload{ObligationID: id}, emptyBody(r)
 }
 
-// amountReq is the body of invoice, resolution and payment actions.
+// amountReq is the body of the fee actions that take one (documented as
+// protocol.FeeRequest): each action uses some of its fields.
 type amountReq struct {
-	AmountPence int64  `json:"amount_pence"`
+	AmountPence int64  `json:"amount_pence,omitempty"`
 	Adjustment  string `json:"adjustment,omitempty"`
 	Reference   string `json:"reference,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 }
 
+// decodeAmount decodes an amountReq for action and refuses any field the
+// action does not use, so an amount sent with a dispute (say) is a 400
+// naming it instead of being dropped without a word.
+func decodeAmount(r *http.Request, action string, used ...string) (amountReq, error) {
+	var b amountReq
+	if err := decodeBody(r, &b); err != nil {
+		return b, err
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"amount_pence", b.AmountPence != 0}, {"adjustment", b.Adjustment != ""}, {"reference", b.Reference != ""}, {"reason", b.Reason != ""}} {
+		if f.set && !slices.Contains(used, f.name) {
+			return b, invalid(f.name, "body: %s takes only %s; field %q is not used by it", action, strings.Join(used, " and "), f.name)
+		}
+	}
+	return b, nil
+}
+
 var feeActions = map[string]feeAction{
 	"invoice": {ledger.TypeInvoice, func(r *http.Request, id uint64) (any, error) {
-		var b amountReq
-		err := decodeBody(r, &b)
+		b, err := decodeAmount(r, "invoice", "amount_pence", "adjustment")
 		return ledger.InvoicePayload{ObligationID: id, AmountPence: b.AmountPence, Adjustment: b.Adjustment}, err
 	}},
 	"acknowledge": {ledger.TypeAcknowledge, idOnly},
 	"dispute": {ledger.TypeDispute, func(r *http.Request, id uint64) (any, error) {
-		var b amountReq
-		err := decodeBody(r, &b)
+		b, err := decodeAmount(r, "dispute", "reason")
 		return ledger.DisputePayload{ObligationID: id, Reason: b.Reason}, err
 	}},
-	"propose-resolution": {ledger.TypeProposeResolution, resolution},
-	"accept-resolution":  {ledger.TypeAcceptResolution, resolution},
+	"propose-resolution": {ledger.TypeProposeResolution, resolution("propose-resolution")},
+	"accept-resolution":  {ledger.TypeAcceptResolution, resolution("accept-resolution")},
 	"pay": {ledger.TypeRecordPayment, func(r *http.Request, id uint64) (any, error) {
-		var b amountReq
-		err := decodeBody(r, &b)
+		b, err := decodeAmount(r, "pay", "amount_pence", "reference")
 		return ledger.PaymentPayload{ObligationID: id, AmountPence: b.AmountPence, Reference: b.Reference}, err
 	}},
 	"request-write-off": {ledger.TypeRequestWriteOff, func(r *http.Request, id uint64) (any, error) {
-		var b amountReq
-		err := decodeBody(r, &b)
+		b, err := decodeAmount(r, "request-write-off", "reason")
 		return ledger.WriteOffPayload{ObligationID: id, Reason: b.Reason}, err
 	}},
 	"agree-write-off": {ledger.TypeAgreeWriteOff, idOnly},
 }
 
-func resolution(r *http.Request, id uint64) (any, error) {
-	var b amountReq
-	err := decodeBody(r, &b)
-	return ledger.ResolutionPayload{ObligationID: id, AmountPence: b.AmountPence}, err
+func resolution(action string) func(r *http.Request, id uint64) (any, error) {
+	return func(r *http.Request, id uint64) (any, error) {
+		b, err := decodeAmount(r, action, "amount_pence")
+		return ledger.ResolutionPayload{ObligationID: id, AmountPence: b.AmountPence}, err
+	}
 }
 
 // FeeActions lists the obligation actions in a fixed order (routes, docs, CLI).
@@ -148,8 +167,8 @@ func (s *Server) nettingLeg(pay bool) handlerFunc {
 			}
 			return s.propose(r, p, ledger.TypeNettingConfirm, ledger.NettingLegPayload{RunID: id, Leg: leg})
 		}
-		var b amountReq
-		if err := decodeBody(r, &b); err != nil {
+		b, err := decodeAmount(r, "a netting leg payment", "reference")
+		if err != nil {
 			return 0, nil, err
 		}
 		return s.propose(r, p, ledger.TypeNettingPay, ledger.NettingPayPayload{RunID: id, Leg: leg, Reference: b.Reference})

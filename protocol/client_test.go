@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"slices"
 	"context"
 	"encoding/json"
 	"errors"
@@ -250,5 +251,26 @@ func TestRemoveNodeAndMetrics(t *testing.T) {
 	want := []string{"POST /v1/agency/nodes/north%20raa%2Fnode2/remove", "GET /metrics"}
 	if len(methods) != 2 || methods[0] != want[0] || methods[1] != want[1] || keys[0] == "" || keys[1] != "" {
 		t.Fatalf("sent %v with keys %q; want %v, a key on the write only", methods, keys, want)
+	}
+}
+
+// TestFeeReadsCarryTheReadLevel: the one-item fee reads ask for the read
+// level they are given (the CLI's fees commands read linearizably by default).
+func TestFeeReadsCarryTheReadLevel(t *testing.T) {
+	ctx := context.Background()
+	f, cl := newFake(t)
+	cl.Obligation(ctx, 4, true)
+	cl.Obligation(ctx, 4, false)
+	cl.Position(ctx, "2026-05-01", true)
+	cl.Position(ctx, "", false)
+	cl.NettingRun(ctx, 9, true)
+	_, methods := f.sent()
+	want := []string{
+		"GET /v1/fees/obligations/4?consistency=linearizable", "GET /v1/fees/obligations/4",
+		"GET /v1/fees/position?as_of=2026-05-01&consistency=linearizable", "GET /v1/fees/position",
+		"GET /v1/fees/netting/9?consistency=linearizable",
+	}
+	if !slices.Equal(methods, want) {
+		t.Fatalf("sent %q\nwant %q", methods, want)
 	}
 }

@@ -11,7 +11,11 @@ import (
 	"github.com/raaft/raaft/ledger"
 )
 
-// FeeRequest is the body of an obligation action (the fields each action uses).
+// FeeRequest is the body of an obligation action. Each action takes only
+// its own fields and refuses the others with 400 naming the field: invoice
+// amount_pence and adjustment; dispute reason; propose-resolution and
+// accept-resolution amount_pence; pay amount_pence and reference;
+// request-write-off reason; a netting leg payment reference.
 type FeeRequest struct {
 	AmountPence int64  `json:"amount_pence,omitempty"`
 	Adjustment  string `json:"adjustment,omitempty"`
@@ -37,17 +41,22 @@ func (c *Client) Obligations(ctx context.Context, q url.Values) ([]ledger.Obliga
 	return r, err
 }
 
-// Obligation returns one obligation.
-func (c *Client) Obligation(ctx context.Context, id uint64) (ledger.Obligation, error) {
+// Obligation returns one obligation; linearizable reads after everything
+// committed so far.
+func (c *Client) Obligation(ctx context.Context, id uint64, linearizable bool) (ledger.Obligation, error) {
 	var r ledger.Obligation
-	err := c.get(ctx, "/v1/fees/obligations/"+strconv.FormatUint(id, 10), nil, &r)
+	err := c.get(ctx, "/v1/fees/obligations/"+strconv.FormatUint(id, 10), consistency(linearizable), &r)
 	return r, err
 }
 
-// Position returns what the node's agency owes and is owed (asOf "" = today).
-func (c *Client) Position(ctx context.Context, asOf string) (ledger.FeePosition, error) {
+// Position returns what the node's agency owes and is owed (asOf "" =
+// today); linearizable reads after everything committed so far.
+func (c *Client) Position(ctx context.Context, asOf string, linearizable bool) (ledger.FeePosition, error) {
 	var r ledger.FeePosition
 	q := url.Values{}
+	if linearizable {
+		q.Set(ParamConsistency, ConsistencyLinearizable)
+	}
 	if asOf != "" {
 		q.Set("as_of", asOf)
 	}
@@ -67,10 +76,11 @@ func (c *Client) OpenNetting(ctx context.Context, from, to, key string) (WriteRe
 	return c.write(ctx, http.MethodPost, "/v1/fees/netting", ledger.NettingOpenPayload{From: from, To: to}, key)
 }
 
-// NettingRun returns a netting run.
-func (c *Client) NettingRun(ctx context.Context, id uint64) (ledger.NettingRun, error) {
+// NettingRun returns a netting run; linearizable reads after everything
+// committed so far.
+func (c *Client) NettingRun(ctx context.Context, id uint64, linearizable bool) (ledger.NettingRun, error) {
 	var r ledger.NettingRun
-	err := c.get(ctx, "/v1/fees/netting/"+strconv.FormatUint(id, 10), nil, &r)
+	err := c.get(ctx, "/v1/fees/netting/"+strconv.FormatUint(id, 10), consistency(linearizable), &r)
 	return r, err
 }
 

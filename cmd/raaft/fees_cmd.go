@@ -244,7 +244,7 @@ func newFeesCmd() *cobra.Command {
 	rec.Flags().StringVar(&stmtFile, "statement", "", "the CSV export to check")
 	addPeriod(rec)
 	c.AddCommand(operation(rec, "reconcile"))
-	addFeeReads(c, f)
+	addFeeReads(c, f, &linearizable)
 	return c
 }
 
@@ -270,8 +270,9 @@ func obligationRows(os []ledger.Obligation) ([]string, [][]string) {
 }
 
 // addFeeReads adds the single-record fee reads: one obligation, the
-// agency's position, one netting run.
-func addFeeReads(c *cobra.Command, f *apiFlags) {
+// agency's position, one netting run; *linearizable is the fees command's
+// --linearizable flag.
+func addFeeReads(c *cobra.Command, f *apiFlags, linearizable *bool) {
 	getOb := &cobra.Command{Use: "obligation ID", Short: "One obligation: parties, status, amount and what is outstanding", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseSeq("obligation id", args[0])
@@ -279,7 +280,7 @@ func addFeeReads(c *cobra.Command, f *apiFlags) {
 				return err
 			}
 			return f.call(func(ctx context.Context, cl *protocol.Client) error {
-				o, err := cl.Obligation(ctx, id)
+				o, err := cl.Obligation(ctx, id, *linearizable)
 				if err != nil {
 					return apiErr(err)
 				}
@@ -292,7 +293,7 @@ func addFeeReads(c *cobra.Command, f *apiFlags) {
 	position := &cobra.Command{Use: "position", Short: "What your agency owes and is owed, and how much of it is due", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.call(func(ctx context.Context, cl *protocol.Client) error {
-				p, err := cl.Position(ctx, asOf)
+				p, err := cl.Position(ctx, asOf, *linearizable)
 				if err != nil {
 					return apiErr(err)
 				}
@@ -310,7 +311,7 @@ func addFeeReads(c *cobra.Command, f *apiFlags) {
 				return err
 			}
 			return f.call(func(ctx context.Context, cl *protocol.Client) error {
-				r, err := cl.NettingRun(ctx, id)
+				r, err := cl.NettingRun(ctx, id, *linearizable)
 				if err != nil {
 					return apiErr(err)
 				}

@@ -43,7 +43,7 @@ func (c *Console) fees(r *http.Request, s Session, v *view) (string, int) {
 	d := &feesData{Year: year, DisputeReasons: ledger.DisputeReasons, Adjustments: ledger.InvoiceAdjustments}
 	v.Data = d
 	cl := c.client(r)
-	pos, err := cl.Position(r.Context(), now.Format(time.DateOnly))
+	pos, err := cl.Position(r.Context(), now.Format(time.DateOnly), false) // after an action the page already read linearizably (Head)
 	if err != nil {
 		v.Error = &notice{Kind: "error", Text: problemText(err)}
 		return "fees", statusOf(err)
