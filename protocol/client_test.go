@@ -1,13 +1,13 @@
 package protocol_test
 
 import (
-	"slices"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
