@@ -19,7 +19,10 @@
 // applies the domain rules and appends accepted commands to the hash chain
 // and the RFC 6962 Merkle tree, all in one bbolt transaction together
 // with the last applied Raft index, so a restart never applies an entry
-// twice and never skips one.
+// twice and never skips one. With Options.DeferSync those transactions
+// commit without fsync and the Raft log is the durable record; a sync
+// marker makes Open refuse (ErrUnsynced) a file that a machine crash may
+// have torn (syncmark.go).
 //
 // Rejected commands change nothing: rules load state, decide, and write
 // only on acceptance. Lazy expiry of a past-due hold is part of the

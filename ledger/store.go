@@ -85,6 +85,14 @@ type Options struct {
 	Strict bool
 	// Workers bounds the goroutines verifying signatures in a batch; 0 means GOMAXPROCS.
 	Workers int
+	// DeferSync commits without fsync and fsyncs on Close, relying on the
+	// Raft log for durability; see "Deferred sync" in syncmark.go for why
+	// that is safe and what Open then refuses. Ignored, every commit
+	// fsynced, where the OS boot id cannot be read.
+	DeferSync bool
+	// BootID returns the running OS boot's id; nil reads Linux's
+	// /proc/sys/kernel/random/boot_id. Tests set it to act out a reboot.
+	BootID func() (string, error)
 }
 
 // Ledger is the deterministic state machine and permanent store of one
@@ -96,6 +104,9 @@ type Ledger struct {
 
 	mu sync.RWMutex // held for writing only while the db file is swapped (Restore, Close)
 	db *bolt.DB
+
+	deferred bool   // commits skip fsync (Options.DeferSync in effect)
+	boot     string // the boot id written in the sync marker
 
 	keys  *keyCache
 	index *searchIndex
@@ -125,17 +136,40 @@ func boltOptions(noSync bool) *bolt.Options {
 	return &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, NoSync: noSync}
 }
 
-// Open opens (creating if needed) the ledger database at path.
+// Open opens (creating if needed) the ledger database at path. It returns
+// ErrUnsynced, opening nothing, if the file was written without fsync
+// (Options.DeferSync) and the machine has restarted since.
 func Open(path string, opts Options) (*Ledger, error) {
 	l := &Ledger{path: path, opts: opts}
+	bootID := opts.BootID
+	if bootID == nil {
+		bootID = readBootID
+	}
+	boot, err := bootID()
+	if err != nil {
+		boot = ""
+	}
+	if err := checkMark(path, boot); err != nil {
+		return nil, err
+	}
+	if opts.DeferSync && !opts.NoSync && boot != "" {
+		// durably marked before the first unsynced commit
+		if err := writeMark(path, syncMark{BootID: boot}); err != nil {
+			return nil, err
+		}
+		l.deferred, l.boot = true, boot
+	}
 	if err := l.openDB(); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
+// Deferred reports whether commits skip fsync (Options.DeferSync in effect).
+func (l *Ledger) Deferred() bool { return l.deferred }
+
 func (l *Ledger) openDB() error {
-	db, err := bolt.Open(l.path, 0o600, boltOptions(l.opts.NoSync))
+	db, err := bolt.Open(l.path, 0o600, boltOptions(l.opts.NoSync || l.deferred))
 	if err != nil {
 		return fmt.Errorf("ledger: open %s: %w", l.path, err)
 	}
@@ -166,16 +200,27 @@ func (l *Ledger) openDB() error {
 	return nil
 }
 
-// Close closes the database.
+// Close closes the database. With deferred sync it first fsyncs it and
+// then marks it clean, so a later boot may open it.
 func (l *Ledger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.db == nil {
 		return nil
 	}
-	err := l.db.Close()
+	var errs []error
+	if l.deferred {
+		errs = append(errs, l.db.Sync())
+	}
+	errs = append(errs, l.db.Close())
 	l.db = nil
-	return err
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ledger: close: %w", err)
+	}
+	if l.deferred {
+		return writeMark(l.path, syncMark{BootID: l.boot, Clean: true})
+	}
+	return nil
 }
 
 // view runs fn in a read transaction.

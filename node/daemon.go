@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -58,6 +59,30 @@ func Start(cfg config.Config, logger *slog.Logger, collectors ...prometheus.Coll
 	return d, nil
 }
 
+// openLedger opens ledger.db with deferred sync: its commits skip fsync
+// and the Raft log is the durable record (see ledger's "Deferred sync").
+// A file written that way before the machine restarted cannot be trusted;
+// it is moved aside and the ledger rebuilt: the genesis here, then the
+// newest Raft snapshot (consensus.Open) and the Raft log replayed by Raft.
+func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
+	opts := ledger.Options{NoSync: d.cfg.Raft.NoSync, DeferSync: true}
+	l, err := ledger.Open(path, opts)
+	if errors.Is(err, ledger.ErrUnsynced) {
+		suffix := ".unsynced-" + time.Now().UTC().Format("20060102T150405Z")
+		d.log.Warn("ledger.db was written without fsync and the machine has restarted since; moving it aside and rebuilding the ledger from the Raft snapshot and log",
+			"reason", err, "moved_to", path+suffix)
+		if err := ledger.MoveAside(path, suffix); err != nil {
+			return nil, err
+		}
+		l, err = ledger.Open(path, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("ledger opened", "path", path, "deferred_sync", l.Deferred())
+	return l, nil
+}
+
 func (d *Daemon) open() error {
 	cfg := d.cfg
 	agencyKey, err := ReadKeyFile(cfg.Node.AgencyKeyFile)
@@ -75,8 +100,7 @@ func (d *Daemon) open() error {
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
 		return err
 	}
-	d.ledger, err = ledger.Open(filepath.Join(cfg.Node.DataDir, "ledger.db"), ledger.Options{NoSync: cfg.Raft.NoSync})
-	if err != nil {
+	if d.ledger, err = d.openLedger(filepath.Join(cfg.Node.DataDir, "ledger.db")); err != nil {
 		return err
 	}
 	if err := d.ledger.InitGenesis(genesis); err != nil {
