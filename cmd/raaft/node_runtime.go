@@ -13,8 +13,8 @@ import (
 // gcPercentDefault is the garbage collector's target for a node process
 // when GOGC is not set: a node's live heap is small (tens of MB) and most
 // of its garbage is per-request, so collecting four times less often costs
-// little memory and gave about 15% more writes/s in the cluster benchmark
-// (docs/BENCHMARKS.md).
+// little memory and gave about 10% more writes/s at 16 and 64 clients in
+// the cluster benchmark (three alternating runs each, docs/BENCHMARKS.md).
 const gcPercentDefault = 400
 
 // tuneGC sets gcPercentDefault unless the operator chose GOGC.
