@@ -79,7 +79,7 @@ func (c *cluster) start(nd *tnode, bootstrap bool) {
 	c.t.Helper()
 	var err error
 	if nd.l == nil {
-		nd.l, err = ledger.Open(filepath.Join(nd.dir, "ledger.db"), ledger.Options{NoSync: noSync, Strict: true})
+		nd.l, err = ledger.Open(filepath.Join(nd.dir, "ledger.db"), ledger.Options{NoSync: noSync, DeferSync: true, Strict: true})
 		if err != nil {
 			c.t.Fatal(err)
 		}
