@@ -10,7 +10,7 @@ recs=()
 for spec in "north-raa north RAA false SC900001" "capital-raa capital RAA true SC900002" "hope-vaa hope VAA false SC900003"; do
   read -r id svc kind london urn <<<"$spec"
   args=(init --dir "$out/$id" --agency "$id" --urn "$urn" --name "$id (demo)" --kind "$kind"
-        --raft-addr "$svc:7400" --api-addr "0.0.0.0:8440" --genesis /etc/genesis.json)
+        --raft-addr "$svc:7400" --api-addr "0.0.0.0:8440" --api-host "$svc" --genesis /etc/genesis.json)
   [ "$london" = true ] && args+=(--london)
   "$raaft" "${args[@]}" >/dev/null
   # inside the container: data in the volume, dev tokens trusted, bind on all interfaces

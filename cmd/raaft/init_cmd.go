@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/template"
 
 	"github.com/raaft/raaft/ledger"
@@ -20,6 +22,7 @@ type initOpts struct {
 	Dir, Agency, NodeID, URN, Name, Kind, Nation string
 	London                                       bool
 	RaftAddr, APIAddr, Genesis                   string
+	APIHosts                                     []string // extra names the API certificate covers
 	Fast, DevIssuer                              bool
 }
 
@@ -55,6 +58,7 @@ the genesis (or to propose in an add_agency governance vote). Existing keys are 
 	f.BoolVar(&o.London, "london", false, "a London agency (London fee uplift)")
 	f.StringVar(&o.RaftAddr, "raft-addr", "127.0.0.1:7400", "UDP host:port peers reach this node on (QUIC)")
 	f.StringVar(&o.APIAddr, "api-addr", "127.0.0.1:8440", "host:port of the HTTPS API")
+	f.StringSliceVar(&o.APIHosts, "api-host", nil, "a host name or IP clients use for the API, added to its certificate (repeatable; localhost and 127.0.0.1 are always in it)")
 	f.StringVar(&o.Genesis, "genesis", "genesis.json", "path of the signed genesis the node will load")
 	return c
 }
@@ -89,7 +93,7 @@ func initAgency(o initOpts, ca *node.CA) (*ledger.AgencyRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--api-addr %q: %w", o.APIAddr, err)
 	}
-	if err := node.WriteServerCert(filepath.Join(o.Dir, "api.crt"), filepath.Join(o.Dir, "api.key"), []string{host, "localhost"}, ca); err != nil {
+	if err := node.WriteServerCert(filepath.Join(o.Dir, "api.crt"), filepath.Join(o.Dir, "api.key"), apiCertHosts(host, o.APIHosts), ca); err != nil {
 		return nil, err
 	}
 	rec := &ledger.AgencyRecord{
@@ -102,6 +106,23 @@ func initAgency(o initOpts, ca *node.CA) (*ledger.AgencyRecord, error) {
 		return nil, err
 	}
 	return rec, writeNodeConfig(o)
+}
+
+// apiCertHosts lists the names the API certificate covers: the listen
+// host unless it is a wildcard (0.0.0.0 names no host a client can use),
+// the hosts asked for, and localhost, 127.0.0.1 and ::1 for the operator
+// on the machine itself. No name appears twice.
+func apiCertHosts(listen string, extra []string) []string {
+	var hosts []string
+	if ip := net.ParseIP(listen); listen != "" && (ip == nil || !ip.IsUnspecified()) {
+		hosts = append(hosts, listen)
+	}
+	for _, h := range append(slices.Clone(extra), "localhost", "127.0.0.1", "::1") {
+		if h = strings.TrimSpace(h); h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
 
 var nodeConfigTmpl = template.Must(template.New("cfg").Parse(`# raaft node configuration for agency {{.Agency}} (written by raaft init).
