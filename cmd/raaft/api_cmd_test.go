@@ -100,7 +100,10 @@ type cliNode struct {
 	nd  *devNode
 }
 
-func startCLINode(t *testing.T) *cliNode {
+// prepareOneNode writes a one-node federation (keys, CA, genesis,
+// node.yaml) into a temporary directory and returns it, its node and the
+// node's loaded config.
+func prepareOneNode(t *testing.T) (string, *devNode, config.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	off := freePortOffset(t, 1)
@@ -112,6 +115,12 @@ func startCLINode(t *testing.T) *cliNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, nd, cfg
+}
+
+func startCLINode(t *testing.T) *cliNode {
+	t.Helper()
+	dir, nd, cfg := prepareOneNode(t)
 	d, err := node.Start(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

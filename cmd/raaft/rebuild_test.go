@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raaft/raaft/config"
 	"github.com/raaft/raaft/ledger"
 	"github.com/raaft/raaft/ledger/ledgertest"
 	"github.com/raaft/raaft/node"
@@ -23,16 +22,7 @@ import (
 // moves the file aside and rebuilds the ledger from the genesis, its Raft
 // snapshot and its Raft log, ending at the same head as before.
 func TestLedgerRebuiltAfterAnUnsyncedReboot(t *testing.T) {
-	dir := t.TempDir()
-	off := freePortOffset(t, 1)
-	if _, err := devPrepare(dir, 1, off); err != nil {
-		t.Fatal(err)
-	}
-	nd := &devNode{ag: devAgencies[0], dir: filepath.Join(dir, devAgencies[0].id), apiAddr: devAddr(devAPIPortBase, off, 0)}
-	cfg, err := config.Load(config.LoadOptions{File: filepath.Join(nd.dir, "node.yaml"), Env: []string{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, nd, cfg := prepareOneNode(t)
 	// snapshot and compact the Raft log early, so the rebuild needs the snapshot
 	cfg.Raft.SnapshotThreshold, cfg.Raft.TrailingLogs, cfg.Raft.SnapshotInterval = 8, 2, 50*time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
