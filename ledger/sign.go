@@ -62,38 +62,57 @@ func KeyID(pub ed25519.PublicKey) (string, error) {
 }
 
 // Signer signs commands for one agency with its Ed25519 agency key.
-// A Signer is safe for concurrent use.
+// A Signer is safe for concurrent use; Rotate replaces its key for every
+// later signature.
 type Signer struct {
 	agency string
-	kid    string
-	priv   ed25519.PrivateKey
+	key    atomic.Pointer[signerKey]
+}
+
+type signerKey struct {
+	kid  string
+	priv ed25519.PrivateKey
 }
 
 // NewSigner returns a signer for agency with key priv.
 func NewSigner(agency string, priv ed25519.PrivateKey) (*Signer, error) {
+	s := &Signer{agency: agency}
+	return s, s.Rotate(priv)
+}
+
+// Rotate makes priv the key of every later signature: the node calls it
+// once the ledger has accepted an agency.rotate_key to priv's public key.
+func (s *Signer) Rotate(priv ed25519.PrivateKey) error {
+	if len(priv) != ed25519.PrivateKeySize {
+		return fmt.Errorf("ledger: signer: a %d-byte private key; want %d", len(priv), ed25519.PrivateKeySize)
+	}
 	kid, err := KeyID(priv.Public().(ed25519.PublicKey))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &Signer{agency: agency, kid: kid, priv: priv}, nil
+	s.key.Store(&signerKey{kid: kid, priv: priv})
+	return nil
 }
 
 // Agency returns the agency this signer signs for.
 func (s *Signer) Agency() string { return s.agency }
 
 // KID returns the key id of the signing key.
-func (s *Signer) KID() string { return s.kid }
+func (s *Signer) KID() string { return s.key.Load().kid }
 
 // PublicKey returns the signer's public key.
-func (s *Signer) PublicKey() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }
+func (s *Signer) PublicKey() ed25519.PublicKey {
+	return s.key.Load().priv.Public().(ed25519.PublicKey)
+}
 
 // Sign returns a compact JWS (EdDSA, with kid) over payload.
 func (s *Signer) Sign(payload []byte) ([]byte, error) {
+	k := s.key.Load()
 	h := jws.NewHeaders()
-	if err := h.Set(jws.KeyIDKey, s.kid); err != nil {
+	if err := h.Set(jws.KeyIDKey, k.kid); err != nil {
 		return nil, err
 	}
-	return jws.Sign(payload, jws.WithKey(jwa.EdDSA(), s.priv, jws.WithProtectedHeaders(h)))
+	return jws.Sign(payload, jws.WithKey(jwa.EdDSA(), k.priv, jws.WithProtectedHeaders(h)))
 }
 
 // SignCommand fills in the agency and version, encodes c and signs it.

@@ -94,6 +94,9 @@ type ServerConfig struct {
 	// Now is the clock for access log lines and default dates; nil means
 	// time.Now. It never reaches the ledger: entries take the leader's time.
 	Now func() time.Time
+	// Keys holds the agency key files for POST /v1/agency/rotate-key; nil
+	// refuses that operation (409).
+	Keys KeyStore
 	// Collectors are served on /metrics beside the API's own metrics
 	// (raaft node run adds Raft's timings here).
 	Collectors []prometheus.Collector

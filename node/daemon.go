@@ -142,8 +142,15 @@ func (d *Daemon) checkRegistered(signer *ledger.Signer) error {
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(ag.Keys, func(k ledger.AgencyKey) bool { return k.KID == signer.KID() }) {
+	i := slices.IndexFunc(ag.Keys, func(k ledger.AgencyKey) bool { return k.KID == signer.KID() })
+	if i < 0 {
 		return fmt.Errorf("node.agency_key_file: key %s is not a key of agency %s in the registry", signer.KID(), ag.ID)
+	}
+	if !ag.Keys[i].Active {
+		// a rotation the node could not finish (it stopped first), or one
+		// this node's copy of the ledger has not caught up to
+		d.log.Warn("node.agency_key_file holds a key the registry no longer has active: writes will be refused until the rotation is finished with `raaft governance rotate-key`",
+			"agency", ag.ID, "kid", signer.KID(), "waiting_key_file", KeyFiles{Path: d.cfg.Node.AgencyKeyFile}.NextPath())
 	}
 	return nil
 }
@@ -260,7 +267,7 @@ func (d *Daemon) serve(signer *ledger.Signer) error {
 	srv, err := NewServer(ServerConfig{
 		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: signer, Agency: cfg.Node.Agency, NodeID: cfg.Node.ID, Auth: auth, AccessLog: alog,
 		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Logger: d.log,
-		Collectors: d.collectors,
+		Collectors: d.collectors, Keys: KeyFiles{Path: cfg.Node.AgencyKeyFile},
 	})
 	if err != nil {
 		return err

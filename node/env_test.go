@@ -123,6 +123,7 @@ const (
 type envOptions struct {
 	accessLog    io.Writer
 	bodyBytesMax int64
+	keys         node.KeyStore
 }
 
 func newTestEnv(t *testing.T) *testEnv { return newTestEnvWith(t, envOptions{}) }
@@ -160,7 +161,7 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 	}
 	e.srv, err = node.NewServer(node.ServerConfig{
 		Ledger: l, Replicator: e.rep, Signer: fed.Agencies[0].Signer, NodeID: "a1-node", Auth: auth, AccessLog: alog,
-		BodyBytesMax: o.bodyBytesMax, WriteTimeout: 5 * time.Second, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
+		BodyBytesMax: o.bodyBytesMax, WriteTimeout: 5 * time.Second, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Keys: o.keys,
 		Ready: func() error {
 			if p := e.ready.Load(); p != nil {
 				return *p

@@ -19,6 +19,7 @@ func (s *Server) registerGovernanceRoutes() {
 	s.handle(Route{Method: "POST", Pattern: "/v1/governance/proposals/{id}/approve", OperationID: "approveProposal", Roles: op}, s.approve)
 	s.handle(Route{Method: "POST", Pattern: "/v1/agency/nodes", OperationID: "registerNode", Roles: op}, s.registerNode)
 	s.handle(Route{Method: "POST", Pattern: "/v1/agency/nodes/{node}/remove", OperationID: "removeNode", Roles: op}, s.removeNode)
+	s.handle(Route{Method: "POST", Pattern: "/v1/agency/rotate-key", OperationID: "rotateAgencyKey", Roles: op}, s.rotateKey)
 }
 
 func (s *Server) proposeChange(r *http.Request, p Principal) (int, any, error) {

@@ -124,6 +124,7 @@ var opBodies = func() map[string]opBody {
 		"approveProposal":   none,
 		"registerNode":      json(reflect.TypeFor[ledger.Node]()),
 		"removeNode":        none,
+		"rotateAgencyKey":   none,
 	}
 }()
 

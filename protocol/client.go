@@ -418,6 +418,12 @@ func (c *Client) RemoveNode(ctx context.Context, nodeID, key string) (WriteResul
 	return c.write(ctx, http.MethodPost, "/v1/agency/nodes/"+url.PathEscape(nodeID)+"/remove", struct{}{}, key)
 }
 
+// RotateAgencyKey replaces the agency's signing key with the key waiting
+// on the node's host (node.agency_key_file + ".next") (operator).
+func (c *Client) RotateAgencyKey(ctx context.Context, key string) (WriteResult, error) {
+	return c.write(ctx, http.MethodPost, "/v1/agency/rotate-key", struct{}{}, key)
+}
+
 // Metrics returns the node's Prometheus metrics in the text exposition
 // format (GET /metrics; no token needed), verbatim.
 func (c *Client) Metrics(ctx context.Context) ([]byte, error) {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"github.com/raaft/raaft/config"
+	"github.com/raaft/raaft/node"
 	"os"
 	"strconv"
 
@@ -112,7 +115,55 @@ active agencies have approved them, each approval signed by that agency's node.
 	reg.Flags().StringVar(&node.PublicKey, "public-key", "", "the node key's public half (base64url), from agency.json")
 	reg.Flags().StringVar(&node.Address, "address", "", "host:port of its QUIC endpoint")
 	c.AddCommand(operation(propose, "propose"), operation(approve, "approveProposal"), operation(show, "getProposal"),
-		operation(reg, "registerNode"), newRemoveNodeCmd(f))
+		operation(reg, "registerNode"), newRemoveNodeCmd(f), newRotateKeyCmd(f), newNewKeyCmd())
+	return c
+}
+
+func newRotateKeyCmd(f *apiFlags) *cobra.Command {
+	c := &cobra.Command{Use: "rotate-key", Short: "Replace your agency's signing key with the key waiting on the node (see new-key)", Args: cobra.NoArgs,
+		Long: `rotate-key asks the node to replace the agency's signing key with the key that new-key left
+beside node.agency_key_file (FILE.next). The node signs an agency.rotate_key entry with the
+current key; once the federation accepts it, the node signs with the new key, renames FILE.next
+over FILE and keeps the old key as FILE.retired-TIME. Writes signed with the old key in the
+moment between are refused and can be retried. If the node stopped before it could switch,
+running rotate-key again finishes the rotation without a new entry.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				r, err := cl.RotateAgencyKey(ctx, "")
+				if err != nil {
+					return apiErr(err)
+				}
+				emitWrite(cmd, f, r, nil)
+				return nil
+			})
+		}}
+	return operation(c, "rotateAgencyKey")
+}
+
+func newNewKeyCmd() *cobra.Command {
+	var cfgFile string
+	c := &cobra.Command{Use: "new-key --config node.yaml", Short: "On the node's host: create the agency key that rotate-key will switch to", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(config.LoadOptions{File: cfgFile, Flags: cmd.Flags()})
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			next := node.KeyFiles{Path: cfg.Node.AgencyKeyFile}.NextPath()
+			k, err := node.GenerateKey()
+			if err == nil {
+				err = node.WriteKeyFile(next, k) // refuses to overwrite a waiting key
+			}
+			if err != nil {
+				return &exitError{exitFailure, err}
+			}
+			kid, err := ledger.KeyID(k.Public().(ed25519.PublicKey))
+			if err != nil {
+				return &exitError{exitFailure, err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "new agency key %s written to %s\nnext: raaft governance rotate-key --node URL --token-file operator.token\n", kid, next)
+			return nil
+		}}
+	c.Flags().StringVar(&cfgFile, "config", "node.yaml", "the node's config")
 	return c
 }
 
