@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,8 @@ type Daemon struct {
 	startCommit uint64
 	ready       atomic.Bool
 	collectors  []prometheus.Collector
+	signer      *ledger.Signer
+	inactiveKey sync.Once // warned that the agency key is no longer active
 }
 
 // Start opens the ledger (applying the genesis on first start), joins or
@@ -110,9 +113,7 @@ func (d *Daemon) open() error {
 	if err != nil {
 		return err
 	}
-	if err := d.checkRegistered(signer); err != nil {
-		return err
-	}
+	d.signer = signer
 	founding, err := consensus.FoundingServers(d.ledger, cfg.Raft.VotersMax)
 	if err != nil {
 		return err
@@ -128,29 +129,33 @@ func (d *Daemon) open() error {
 		return err
 	}
 	d.startCommit = d.cons.Raft().CommitIndex()
-	return d.serve(signer)
+	return d.serve()
 }
 
-// checkRegistered refuses to start a node whose agency key or node id the
-// ledger does not know: better a clear error now than a refused handshake later.
-func (d *Daemon) checkRegistered(signer *ledger.Signer) error {
+// checkRegistered runs once the node has caught up, so that it reads the
+// federation's registry as it is now: at start the node's own copy may be
+// behind (a rebuilt ledger holds only the genesis, where a key rotated
+// since is missing). A node whose agency key is not one of its agency's
+// keys never reports ready, and /readyz says why: better a clear error than
+// every write refused.
+func (d *Daemon) checkRegistered() error {
 	ag, err := d.ledger.Agency(d.cfg.Node.Agency)
 	if errors.Is(err, ledger.ErrNotFound) {
-		d.log.Warn("agency is not in this node's copy of the registry yet; it will be once replication catches up", "agency", d.cfg.Node.Agency)
-		return nil
+		return fmt.Errorf("agency %s is not in the federation's registry: it must be admitted (governance add_agency) before its node can serve", d.cfg.Node.Agency)
 	}
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(ag.Keys, func(k ledger.AgencyKey) bool { return k.KID == signer.KID() })
+	kid := d.signer.KID()
+	i := slices.IndexFunc(ag.Keys, func(k ledger.AgencyKey) bool { return k.KID == kid })
 	if i < 0 {
-		return fmt.Errorf("node.agency_key_file: key %s is not a key of agency %s in the registry", signer.KID(), ag.ID)
+		return fmt.Errorf("node.agency_key_file: key %s is not a key of agency %s in the registry", kid, ag.ID)
 	}
 	if !ag.Keys[i].Active {
-		// a rotation the node could not finish (it stopped first), or one
-		// this node's copy of the ledger has not caught up to
-		d.log.Warn("node.agency_key_file holds a key the registry no longer has active: writes will be refused until the rotation is finished with `raaft governance rotate-key`",
-			"agency", ag.ID, "kid", signer.KID(), "waiting_key_file", KeyFiles{Path: d.cfg.Node.AgencyKeyFile}.NextPath())
+		d.inactiveKey.Do(func() {
+			d.log.Warn("node.agency_key_file holds a key the registry no longer has active (a rotation the node stopped before finishing): writes will be refused until `raaft governance rotate-key` finishes it",
+				"agency", ag.ID, "kid", kid, "waiting_key_file", KeyFiles{Path: d.cfg.Node.AgencyKeyFile}.NextPath())
+		})
 	}
 	return nil
 }
@@ -179,6 +184,9 @@ func (d *Daemon) Ready() error {
 		return errors.New("no leader yet")
 	case st.AppliedIndex < d.startCommit:
 		return fmt.Errorf("catching up: applied %d of %d", st.AppliedIndex, d.startCommit)
+	}
+	if err := d.checkRegistered(); err != nil {
+		return err
 	}
 	d.ready.Store(true)
 	return nil
@@ -253,7 +261,7 @@ func (d *Daemon) listen() (net.Listener, error) {
 }
 
 // serve builds the authenticator and the API server and starts serving.
-func (d *Daemon) serve(signer *ledger.Signer) error {
+func (d *Daemon) serve() error {
 	cfg := d.cfg
 	auth, err := d.authenticator()
 	if err != nil {
@@ -265,7 +273,7 @@ func (d *Daemon) serve(signer *ledger.Signer) error {
 	}
 	d.accessLog = alog
 	srv, err := NewServer(ServerConfig{
-		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: signer, Agency: cfg.Node.Agency, NodeID: cfg.Node.ID, Auth: auth, AccessLog: alog,
+		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: d.signer, Agency: cfg.Node.Agency, NodeID: cfg.Node.ID, Auth: auth, AccessLog: alog,
 		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Logger: d.log,
 		Collectors: d.collectors, Keys: KeyFiles{Path: cfg.Node.AgencyKeyFile},
 	})

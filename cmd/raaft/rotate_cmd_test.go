@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raaft/raaft/ledger/ledgertest"
 	"github.com/raaft/raaft/node"
@@ -47,4 +49,38 @@ func TestRotateKeyCommands(t *testing.T) {
 		t.Fatalf("a write after the rotation: %v", err)
 	}
 	n.exits(t, exitRejected, node.RoleOperator, []string{"governance", "rotate-key"}, "new-key")
+}
+
+// TestUnregisteredAgencyKeyIsNeverReady: a node started with an agency key
+// that is not one of its agency's keys serves /readyz as 503 naming the
+// key, once it has caught up (its registry is then the federation's).
+func TestUnregisteredAgencyKeyIsNeverReady(t *testing.T) {
+	dir, nd, cfg := prepareOneNode(t)
+	stranger := filepath.Join(nd.dir, "stranger.key")
+	k, err := node.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.WriteKeyFile(stranger, k); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Node.AgencyKeyFile = stranger
+	d, err := node.Start(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	defer d.Shutdown()
+	hc, _ := devHTTPClient(dir)
+	cl := protocol.NewClient("https://"+nd.apiAddr, "", hc)
+	var last error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		last = cl.Ready(context.Background())
+		if last == nil {
+			t.Fatal("ready with an agency key that is not the agency's")
+		}
+		if strings.Contains(last.Error(), "is not a key of agency") {
+			return
+		}
+	}
+	t.Fatalf("/readyz after 10s: %v; want it to name the unregistered key", last)
 }
