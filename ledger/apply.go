@@ -367,7 +367,7 @@ func (a *applier) applyOne(v *verified) (Result, error) {
 		return Result{Rejection: rj}, err
 	}
 	idemKey := []byte(cmd.Agency + "\x00" + cmd.ID)
-	if prev, ok, err := a.previousResult(idemKey); err != nil || ok {
+	if prev, ok, err := previousResult(a.tx, idemKey); err != nil || ok {
 		return prev, err
 	}
 	c := &cmdCtx{cmd: cmd, now: max(a.clock, v.timeMs), seq: a.rng.End(), agent: agent}
@@ -428,15 +428,28 @@ func (a *applier) authorise(v *verified, cmd *Command) (*Agency, *Rejection, err
 	return ag, nil, nil
 }
 
-func (a *applier) previousResult(idemKey []byte) (Result, bool, error) {
-	if v := a.tx.Bucket(bIdem).Get(idemKey); v != nil {
-		res, err := acceptedResult(a.tx, bytesU64(v))
+// previousResult is the result the ledger gave the command idemKey
+// (agency NUL id), marked Duplicate, if it has seen one.
+func previousResult(tx *bolt.Tx, idemKey []byte) (Result, bool, error) {
+	if v := tx.Bucket(bIdem).Get(idemKey); v != nil {
+		res, err := acceptedResult(tx, bytesU64(v))
 		res.Duplicate = true
 		return res, true, err
 	}
 	var res Result
-	ok, err := getJSON(a.tx.Bucket(bRejected), idemKey, &res)
+	ok, err := getJSON(tx.Bucket(bRejected), idemKey, &res)
 	res.Duplicate = ok
+	return res, ok, err
+}
+
+// PreviousResult returns the result this node's ledger gave the command
+// with idempotency id id from agency (marked Duplicate), if it has applied
+// one: what a retry of it would get.
+func (l *Ledger) PreviousResult(agency, id string) (res Result, ok bool, err error) {
+	err = l.view(func(tx *bolt.Tx) error {
+		res, ok, err = previousResult(tx, []byte(agency+"\x00"+id))
+		return err
+	})
 	return res, ok, err
 }
 

@@ -78,6 +78,13 @@ func (s *Server) rotateKey(r *http.Request, p Principal) (int, any, error) {
 	}
 	next, err := s.cfg.Keys.Next()
 	if errors.Is(err, fs.ErrNotExist) {
+		// a retry of a rotation that went through: its first answer again
+		key := r.Header.Get(headerIdempotencyKey)
+		if prev, ok, err := s.cfg.Ledger.PreviousResult(s.cfg.Agency, commandID(p.User, ledger.TypeRotateKey, key)); err != nil {
+			return 0, nil, err
+		} else if ok && idemKeyRe.MatchString(key) {
+			return s.writeOutcome(ledger.TypeRotateKey, prev)
+		}
 		return 0, nil, &inputError{kind: kindConflict, msg: "no agency key is waiting to replace the current one: create it on the node's host with `raaft governance new-key --config node.yaml`, then rotate"}
 	}
 	if err != nil {

@@ -103,6 +103,10 @@ func TestRotateAgencyKey(t *testing.T) {
 	if r := e.do(t, "POST", "/v1/agency/rotate-key", "", node.RoleOperator, key("rotate-0005")); r.status != 409 {
 		t.Fatalf("rotation with no waiting key: %d", r.status)
 	}
+	// a retry of the request that made the entry gets its first answer
+	if r := e.do(t, "POST", "/v1/agency/rotate-key", "", node.RoleOperator, key("rotate-0003")); r.status != 200 || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry of the accepted rotation: %d %s", r.status, r.body)
+	}
 }
 
 func activeKID(t *testing.T, l *ledger.Ledger) string {
