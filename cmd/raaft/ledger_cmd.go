@@ -39,6 +39,9 @@ ledger file is locked while the node runs. Exits 1 naming the first bad sequence
 				return &exitError{exitUsage, fmt.Errorf("no ledger at %s: %w", path, err)}
 			}
 			l, err := ledger.Open(path, ledger.Options{})
+			if errors.Is(err, ledger.ErrUnsynced) {
+				return &exitError{exitFailure, fmt.Errorf("%s was written without fsync and the machine has restarted since, so it may be torn: start the node, which rebuilds it from the federation, then verify again (%w)", path, err)}
+			}
 			if err != nil {
 				return &exitError{exitFailure, fmt.Errorf("open %s (is the node still running?): %w", path, err)}
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,6 +59,14 @@ func TestLedgerVerifyCLI(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "sequence 3") {
 		t.Fatalf("stderr should name sequence 3: %s", errb.String())
+	}
+	// a ledger left unsynced by an earlier boot of the machine
+	if err := os.WriteFile(filepath.Join(dir, "ledger.db.sync"), []byte(`{"boot_id":"an-earlier-boot","clean":false}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := run([]string{"ledger", "verify", "--data", dir}, &out, &errb); code != exitFailure || !strings.Contains(errb.String(), "start the node, which rebuilds it") {
+		t.Fatalf("unsynced ledger: exit %d: %s", code, errb.String())
 	}
 	if code := run([]string{"ledger", "verify"}, &out, &errb); code != exitUsage {
 		t.Fatalf("missing --data: exit %d", code)
