@@ -30,8 +30,9 @@ type composeNode struct {
 // Docker network, configs from deploy/compose-prepare.sh. Through the
 // published APIs it races two agencies for one adopter (one wins), kills
 // the leader's container with SIGKILL and keeps writing, restarts it, cuts
-// the new leader off the network and keeps writing, heals, and checks that
-// all three report the same ledger head. It needs a Docker engine and
+// the new leader off the network and keeps writing, heals, restarts every
+// container gracefully, and checks each time that all three report the
+// same ledger head. It needs a Docker engine and
 // docker-compose, and is skipped without them.
 func TestComposeFederation(t *testing.T) {
 	if testing.Short() {
@@ -185,6 +186,13 @@ func TestComposeFederation(t *testing.T) {
 		t.Fatalf("%s still leads after it was cut off", cut.svc)
 	}
 	mustRun(t, ctx, nil, "docker", "network", "connect", "--alias", cut.svc, network, container)
+	sameHeads(t, ctx, nodes, writes)
+
+	// a graceful restart of every container (SIGTERM): the ledgers were
+	// closed cleanly and reopen without a rebuild; the federation goes on
+	compose("restart", "-t", "20")
+	waitReady(nodes...)
+	write(nodes[2], "after-restart")
 	sameHeads(t, ctx, nodes, writes)
 }
 
