@@ -194,6 +194,9 @@ func TestComposeFederation(t *testing.T) {
 	waitReady(nodes...)
 	write(nodes[2], "after-restart")
 	sameHeads(t, ctx, nodes, writes)
+	if logs := compose("logs", "--no-color"); strings.Contains(logs, "moving it aside") || !strings.Contains(logs, `"deferred_sync":true`) {
+		t.Error("a node rebuilt its ledger after a clean restart, or did not defer its ledger's fsync")
+	}
 }
 
 // sameHeads waits until every node reports the same ledger head, of size want.
