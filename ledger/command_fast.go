@@ -2,7 +2,8 @@ package ledger
 
 import "slices"
 
-// decodeFast is DecodeCommand's fast path for the commonest commands. It
+// decodeFast is DecodeCommand's fast path for the commonest commands: the
+// listing commands and reserve, extend, expire, confirm and release. It
 // accepts only a narrow subset of JSON: ASCII strings without escapes,
 // non-negative integers of at most 9 digits, true and false, objects whose
 // keys are exactly (case and all) the schema's field names, each at most
@@ -49,6 +50,20 @@ func decodeFast(b []byte) (*Command, any, bool) {
 				dup := seen
 				seen = true
 				return string(key) == "token" && !dup && s.str(&tp.Token)
+			})
+		case TypeReserve:
+			rp := &ReservePayload{}
+			p, ok = rp, s.reservePayload(rp)
+		case TypeExtend, TypeExpire, TypeConfirm:
+			rp := &ReservationPayload{}
+			p, ok = rp, s.fields([]string{"reservation_id"}, func(int) bool { return s.uint64(&rp.ReservationID) })
+		case TypeRelease:
+			rp := &ReleasePayload{}
+			p, ok = rp, s.fields([]string{"reservation_id", "reason"}, func(i int) bool {
+				if i == 0 {
+					return s.uint64(&rp.ReservationID)
+				}
+				return s.str(&rp.Reason)
 			})
 		default:
 			return false
@@ -175,6 +190,82 @@ func (s *fastScanner) int(out *int) bool {
 	*out = n
 	return true
 }
+
+// uint64 reads what int reads, into a uint64.
+func (s *fastScanner) uint64(out *uint64) bool {
+	var n int
+	if !s.int(&n) {
+		return false
+	}
+	*out = uint64(n)
+	return true
+}
+
+// strs reads an array of strings as str does. Like encoding/json it gives
+// a non-nil empty slice for []; null is outside the subset.
+func (s *fastScanner) strs(out *[]string) bool {
+	if s.skipWS(); s.i >= len(s.b) || s.b[s.i] != '[' {
+		return false
+	}
+	s.i++
+	v := []string{}
+	if s.skipWS(); s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		*out = v
+		return true
+	}
+	for {
+		var e string
+		if !s.str(&e) {
+			return false
+		}
+		v = append(v, e)
+		if s.skipWS(); s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			*out = v
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// fields reads an object whose keys are among names, each at most once;
+// read reads the value of names[i].
+func (s *fastScanner) fields(names []string, read func(i int) bool) bool {
+	var seen uint32
+	return s.object(func(key []byte) bool {
+		i := index(names, key)
+		if i < 0 || seen&(1<<i) != 0 {
+			return false
+		}
+		seen |= 1 << i
+		return read(i)
+	})
+}
+
+func (s *fastScanner) reservePayload(p *ReservePayload) bool {
+	return s.fields(reservePayloadKeys, func(i int) bool {
+		switch i {
+		case 0:
+			return s.str(&p.Listing)
+		case 1:
+			return s.strs(&p.ChildTokens)
+		case 2:
+			return s.strs(&p.Flags)
+		}
+		return s.int(&p.HoldDays)
+	})
+}
+
+// reservePayloadKeys are ReservePayload's JSON names, in field order.
+var reservePayloadKeys = []string{"listing", "child_tokens", "harder_to_place", "hold_days"}
 
 // bool reads true or false.
 func (s *fastScanner) bool(out *bool) bool {

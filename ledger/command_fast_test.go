@@ -36,7 +36,18 @@ var fastCases = []struct {
 	{"missing fields", `{"type":"listing.pause","payload":{}}`, true},
 	{"payload before type", `{"payload":{"token":"x"},"type":"listing.pause"}`, false},
 	{"no payload", `{"v":1,"type":"listing.pause"}`, false},
-	{"other type", `{"v":1,"type":"reservation.extend","payload":{"reservation_id":3}}`, false},
+	{"reserve", `{"v":1,"type":"reservation.reserve","id":"abcdefgh1","agency":"a1","user":"u1","payload":{"listing":"AbCdEfGhIjKlMnOpQrSt7q","child_tokens":["ChIlDtOkEnAbCdEfGhIj1","ChIlDtOkEnAbCdEfGhIj2"],"harder_to_place":["sibling_group"],"hold_days":14}}`, true},
+	{"reserve, no flags, empty list", `{"v":1,"type":"reservation.reserve","payload":{"listing":"x","child_tokens":[ ]}}`, true},
+	{"reserve, null list", `{"v":1,"type":"reservation.reserve","payload":{"listing":"x","child_tokens":null}}`, false},
+	{"reserve, duplicate list", `{"v":1,"type":"reservation.reserve","payload":{"child_tokens":["a"],"child_tokens":["b"]}}`, false},
+	{"reserve, number in list", `{"v":1,"type":"reservation.reserve","payload":{"child_tokens":[1]}}`, false},
+	{"reserve, trailing comma in list", `{"v":1,"type":"reservation.reserve","payload":{"child_tokens":["a",]}}`, false},
+	{"extend", `{"v":1,"type":"reservation.extend","payload":{"reservation_id":3}}`, true},
+	{"confirm", `{"v":1,"type":"reservation.confirm","payload":{"reservation_id":123456789}}`, true},
+	{"expire, id too long", `{"v":1,"type":"reservation.expire","payload":{"reservation_id":1234567890}}`, false},
+	{"release", `{"v":1,"type":"reservation.release","payload":{"reservation_id":7,"reason":"child_plan_changed"}}`, true},
+	{"release, unknown key", `{"v":1,"type":"reservation.release","payload":{"reservation_id":7,"why":"x"}}`, false},
+	{"other type", `{"v":1,"type":"reservation.place","payload":{"reservation_id":3,"move_in_date":"2026-05-01"}}`, false},
 	{"duplicate key", `{"v":1,"v":1,"type":"listing.pause","payload":{"token":"x"}}`, false},
 	{"duplicate payload key", `{"type":"listing.pause","payload":{"token":"x","token":"y"}}`, false},
 	{"duplicate attrs", strings.Replace(fastListing, `"children_max":2,`, `"children_max":2,"children_max":3,`, 1), false},
@@ -121,6 +132,15 @@ func TestFastDecodeKeys(t *testing.T) {
 		if _, ok := commandKeyBits[k]; !ok {
 			t.Errorf("Command key %q unknown to the fast path", k)
 		}
+	}
+	if got := names(ReservePayload{}); !reflect.DeepEqual(got, reservePayloadKeys) {
+		t.Errorf("ReservePayload keys %v, fast path has %v", got, reservePayloadKeys)
+	}
+	if got := names(ReleasePayload{}); !reflect.DeepEqual(got, []string{"reservation_id", "reason"}) {
+		t.Errorf("ReleasePayload keys changed: %v", got)
+	}
+	if got := names(ReservationPayload{}); !reflect.DeepEqual(got, []string{"reservation_id"}) {
+		t.Errorf("ReservationPayload keys changed: %v", got)
 	}
 	var lp ListingPayload
 	if err := json.Unmarshal([]byte(`{"token":"t","attrs":{}}`), &lp); err != nil || names(ListingPayload{})[0] != "token" || names(ListingPayload{})[1] != "attrs" {
