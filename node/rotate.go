@@ -95,6 +95,9 @@ func (s *Server) rotateKey(r *http.Request, p Principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if kid == s.cfg.Signer.KID() {
+		return 0, nil, &inputError{kind: kindConflict, msg: fmt.Sprintf("the waiting key is the agency's current key %s: create a new one with `raaft governance new-key`", kid)}
+	}
 	done, err := s.keyActive(r.Context(), kid)
 	if err != nil {
 		return 0, nil, err

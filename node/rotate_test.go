@@ -50,6 +50,17 @@ func TestRotateAgencyKey(t *testing.T) {
 		t.Fatalf("matching officer rotated: %d", r.status)
 	}
 
+	// the current key copied into place is not a rotation
+	if err := node.WriteKeyFile(keys.NextPath(), old); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(t, "POST", "/v1/agency/rotate-key", "", node.RoleOperator, key("rotate-0006")); r.status != 409 || !strings.Contains(r.body, "current key") {
+		t.Fatalf("rotating to the current key: %d %s", r.status, r.body)
+	}
+	if err := os.Remove(keys.NextPath()); err != nil {
+		t.Fatal(err)
+	}
+
 	next, err := node.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
