@@ -20,6 +20,8 @@ import (
 // waiting to replace the current one, and the switch to it once the ledger
 // has accepted the rotation.
 type KeyStore interface {
+	// Current returns the key in use on disk.
+	Current() (ed25519.PrivateKey, error)
 	// Next returns the waiting key, or an error wrapping fs.ErrNotExist.
 	Next() (ed25519.PrivateKey, error)
 	// Promote makes the waiting key the node's agency key on disk and keeps
@@ -36,6 +38,9 @@ type KeyFiles struct {
 
 // NextPath is where a key waiting to replace the agency key is kept.
 func (k KeyFiles) NextPath() string { return k.Path + ".next" }
+
+// Current reads the agency key file.
+func (k KeyFiles) Current() (ed25519.PrivateKey, error) { return ReadKeyFile(k.Path) }
 
 // Next reads the waiting key.
 func (k KeyFiles) Next() (ed25519.PrivateKey, error) { return ReadKeyFile(k.NextPath()) }
@@ -95,8 +100,8 @@ func (s *Server) rotateKey(r *http.Request, p Principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if kid == s.cfg.Signer.KID() {
-		return 0, nil, &inputError{kind: kindConflict, msg: fmt.Sprintf("the waiting key is the agency's current key %s: create a new one with `raaft governance new-key`", kid)}
+	if cur, err := s.cfg.Keys.Current(); err == nil && cur.Equal(next) {
+		return 0, nil, &inputError{kind: kindConflict, msg: fmt.Sprintf("the waiting key is the key already in node.agency_key_file (%s): create a new one with `raaft governance new-key`", kid)}
 	}
 	done, err := s.keyActive(r.Context(), kid)
 	if err != nil {

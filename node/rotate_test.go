@@ -54,7 +54,7 @@ func TestRotateAgencyKey(t *testing.T) {
 	if err := node.WriteKeyFile(keys.NextPath(), old); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.do(t, "POST", "/v1/agency/rotate-key", "", node.RoleOperator, key("rotate-0006")); r.status != 409 || !strings.Contains(r.body, "current key") {
+	if r := e.do(t, "POST", "/v1/agency/rotate-key", "", node.RoleOperator, key("rotate-0006")); r.status != 409 || !strings.Contains(r.body, "already in node.agency_key_file") {
 		t.Fatalf("rotating to the current key: %d %s", r.status, r.body)
 	}
 	if err := os.Remove(keys.NextPath()); err != nil {
