@@ -18,48 +18,43 @@ func decodeFast(b []byte) (*Command, any, bool) {
 	s := fastScanner{b: b}
 	var c Command
 	var p any
-	var seen uint8
-	ok := s.object(func(key []byte) bool {
-		bit, ok := commandKeyBits[string(key)]
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch string(key) {
-		case "v":
+	ok := s.fields(commandKeys, func(i int) bool {
+		switch i {
+		case 0:
 			return s.int(&c.V)
-		case "type":
+		case 1:
 			return s.str(&c.Type)
-		case "id":
+		case 2:
 			return s.str(&c.ID)
-		case "agency":
+		case 3:
 			return s.str(&c.Agency)
-		case "user":
+		case 4:
 			return s.str(&c.User)
 		}
 		// payload: only once the type is known, and only for the types below
 		start := s.skipWS()
+		var ok bool
 		switch c.Type {
 		case TypePublish, TypeUpdate:
 			lp := &ListingPayload{}
-			p, ok = lp, s.listingPayload(lp)
+			p, ok = lp, s.fields(listingPayloadKeys, func(i int) bool {
+				if i == 0 {
+					return s.str(&lp.Token)
+				}
+				return s.listingAttrs(&lp.Attrs)
+			})
 		case TypePause, TypeResume, TypeWithdraw:
 			tp := &TokenPayload{}
-			seen := false
-			p, ok = tp, s.object(func(key []byte) bool {
-				dup := seen
-				seen = true
-				return string(key) == "token" && !dup && s.str(&tp.Token)
-			})
+			p, ok = tp, s.fields(tokenPayloadKeys, func(int) bool { return s.str(&tp.Token) })
 		case TypeReserve:
 			rp := &ReservePayload{}
 			p, ok = rp, s.reservePayload(rp)
 		case TypeExtend, TypeExpire, TypeConfirm:
 			rp := &ReservationPayload{}
-			p, ok = rp, s.fields([]string{"reservation_id"}, func(int) bool { return s.uint64(&rp.ReservationID) })
+			p, ok = rp, s.fields(reservationPayloadKeys, func(int) bool { return s.uint64(&rp.ReservationID) })
 		case TypeRelease:
 			rp := &ReleasePayload{}
-			p, ok = rp, s.fields([]string{"reservation_id", "reason"}, func(i int) bool {
+			p, ok = rp, s.fields(releasePayloadKeys, func(i int) bool {
 				if i == 0 {
 					return s.uint64(&rp.ReservationID)
 				}
@@ -77,7 +72,15 @@ func decodeFast(b []byte) (*Command, any, bool) {
 	return &c, p, true
 }
 
-var commandKeyBits = map[string]uint8{"v": 1, "type": 2, "id": 4, "agency": 8, "user": 16, "payload": 32}
+// The structs' JSON names, in field order (TestFastDecodeKeys checks them).
+var (
+	commandKeys            = []string{"v", "type", "id", "agency", "user", "payload"}
+	listingPayloadKeys     = []string{"token", "attrs"}
+	tokenPayloadKeys       = []string{"token"}
+	reservePayloadKeys     = []string{"listing", "child_tokens", "harder_to_place", "hold_days"}
+	reservationPayloadKeys = []string{"reservation_id"}
+	releasePayloadKeys     = []string{"reservation_id", "reason"}
+)
 
 // fastScanner reads the JSON subset decodeFast accepts. Every method
 // returns false on anything outside it; none reports why.
@@ -98,27 +101,20 @@ func (s *fastScanner) skipWS() int {
 	return s.i
 }
 
-// object reads {"key": value, ...}; field reads each value and may
-// reject its key. Duplicate keys are the field function's to refuse.
-func (s *fastScanner) object(field func(key []byte) bool) bool {
-	if s.skipWS(); s.i >= len(s.b) || s.b[s.i] != '{' {
+// seq reads a JSON array or object from its opening delimiter open to
+// its closing one, calling item for each element (commas between, none
+// trailing).
+func (s *fastScanner) seq(open, close byte, item func() bool) bool {
+	if s.skipWS(); s.i >= len(s.b) || s.b[s.i] != open {
 		return false
 	}
 	s.i++
-	if s.skipWS(); s.i < len(s.b) && s.b[s.i] == '}' {
+	if s.skipWS(); s.i < len(s.b) && s.b[s.i] == close {
 		s.i++
 		return true
 	}
 	for {
-		key, ok := s.raw()
-		if !ok {
-			return false
-		}
-		if s.skipWS(); s.i >= len(s.b) || s.b[s.i] != ':' {
-			return false
-		}
-		s.i++
-		if !field(key) {
+		if !item() {
 			return false
 		}
 		if s.skipWS(); s.i >= len(s.b) {
@@ -127,13 +123,37 @@ func (s *fastScanner) object(field func(key []byte) bool) bool {
 		switch s.b[s.i] {
 		case ',':
 			s.i++
-		case '}':
+		case close:
 			s.i++
 			return true
 		default:
 			return false
 		}
 	}
+}
+
+// fields reads an object whose keys are among names (at most 32), each
+// exactly as written there and at most once; read reads the value of
+// names[i]. encoding/json would also match other cases and take the last
+// of duplicate keys: such input is declined and goes to it.
+func (s *fastScanner) fields(names []string, read func(i int) bool) bool {
+	var seen uint32
+	return s.seq('{', '}', func() bool {
+		key, ok := s.raw()
+		if !ok {
+			return false
+		}
+		if s.skipWS(); s.i >= len(s.b) || s.b[s.i] != ':' {
+			return false
+		}
+		s.i++
+		i := index(names, key)
+		if i < 0 || seen&(1<<i) != 0 {
+			return false
+		}
+		seen |= 1 << i
+		return read(i)
+	})
 }
 
 // str reads a string of printable ASCII without escapes.
@@ -204,50 +224,17 @@ func (s *fastScanner) uint64(out *uint64) bool {
 // strs reads an array of strings as str does. Like encoding/json it gives
 // a non-nil empty slice for []; null is outside the subset.
 func (s *fastScanner) strs(out *[]string) bool {
-	if s.skipWS(); s.i >= len(s.b) || s.b[s.i] != '[' {
+	v := []string{}
+	if !s.seq('[', ']', func() bool {
+		var e string
+		ok := s.str(&e)
+		v = append(v, e)
+		return ok
+	}) {
 		return false
 	}
-	s.i++
-	v := []string{}
-	if s.skipWS(); s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		*out = v
-		return true
-	}
-	for {
-		var e string
-		if !s.str(&e) {
-			return false
-		}
-		v = append(v, e)
-		if s.skipWS(); s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			*out = v
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// fields reads an object whose keys are among names, each at most once;
-// read reads the value of names[i].
-func (s *fastScanner) fields(names []string, read func(i int) bool) bool {
-	var seen uint32
-	return s.object(func(key []byte) bool {
-		i := index(names, key)
-		if i < 0 || seen&(1<<i) != 0 {
-			return false
-		}
-		seen |= 1 << i
-		return read(i)
-	})
+	*out = v
+	return true
 }
 
 func (s *fastScanner) reservePayload(p *ReservePayload) bool {
@@ -263,9 +250,6 @@ func (s *fastScanner) reservePayload(p *ReservePayload) bool {
 		return s.int(&p.HoldDays)
 	})
 }
-
-// reservePayloadKeys are ReservePayload's JSON names, in field order.
-var reservePayloadKeys = []string{"listing", "child_tokens", "harder_to_place", "hold_days"}
 
 // bool reads true or false.
 func (s *fastScanner) bool(out *bool) bool {
@@ -303,30 +287,9 @@ func (s *fastScanner) level(out *Level) bool {
 	return i >= 0
 }
 
-func (s *fastScanner) listingPayload(p *ListingPayload) bool {
-	var seen uint8
-	return s.object(func(key []byte) bool {
-		switch {
-		case string(key) == "token" && seen&1 == 0:
-			seen |= 1
-			return s.str(&p.Token)
-		case string(key) == "attrs" && seen&2 == 0:
-			seen |= 2
-			return s.listingAttrs(&p.Attrs)
-		}
-		return false
-	})
-}
-
 func (s *fastScanner) listingAttrs(a *ListingAttrs) bool {
-	var seen uint16
-	return s.object(func(key []byte) bool {
-		i := index(listingAttrsKeys, key)
-		if i < 0 || seen&(1<<i) != 0 {
-			return false
-		}
-		seen |= 1 << i
-		switch string(key) {
+	return s.fields(listingAttrsKeys, func(i int) bool {
+		switch listingAttrsKeys[i] {
 		case "approval_date":
 			return s.str(&a.ApprovalDate)
 		case "children_max":
@@ -366,13 +329,5 @@ var listingAttrsKeys = []string{"approval_date", "children_max", "sibling_group_
 func (s *fastScanner) needs(n *Needs) bool {
 	levels := [...]*Level{&n.PhysicalDisability, &n.LearningDisability, &n.DevelopmentalUncertainty,
 		&n.FoetalAlcohol, &n.MedicalNeeds, &n.TraumaAttachment}
-	var seen uint8
-	return s.object(func(key []byte) bool {
-		i := index(NeedCategories, key)
-		if i < 0 || seen&(1<<i) != 0 {
-			return false
-		}
-		seen |= 1 << i
-		return s.level(levels[i])
-	})
+	return s.fields(NeedCategories, func(i int) bool { return s.level(levels[i]) })
 }

@@ -77,7 +77,10 @@ type signerKey struct {
 // NewSigner returns a signer for agency with key priv.
 func NewSigner(agency string, priv ed25519.PrivateKey) (*Signer, error) {
 	s := &Signer{agency: agency}
-	return s, s.Rotate(priv)
+	if err := s.Rotate(priv); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Rotate makes priv the key of every later signature: the node calls it

@@ -147,11 +147,10 @@ func (d *Daemon) checkRegistered() error {
 		return err
 	}
 	kid := d.signer.KID()
-	i := slices.IndexFunc(ag.Keys, func(k ledger.AgencyKey) bool { return k.KID == kid })
-	if i < 0 {
+	if !slices.ContainsFunc(ag.Keys, func(k ledger.AgencyKey) bool { return k.KID == kid }) {
 		return fmt.Errorf("node.agency_key_file: key %s is not a key of agency %s in the registry", kid, ag.ID)
 	}
-	if !ag.Keys[i].Active {
+	if ag.ActiveKID() != kid {
 		d.inactiveKey.Do(func() {
 			d.log.Warn("node.agency_key_file holds a key the registry no longer has active (a rotation the node stopped before finishing): writes will be refused until `raaft governance rotate-key` finishes it",
 				"agency", ag.ID, "kid", kid, "waiting_key_file", KeyFiles{Path: d.cfg.Node.AgencyKeyFile}.NextPath())

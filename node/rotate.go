@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/raaft/raaft/ledger"
@@ -137,5 +136,5 @@ func (s *Server) keyActive(ctx context.Context, kid string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return slices.ContainsFunc(ag.Keys, func(k ledger.AgencyKey) bool { return k.KID == kid && k.Active }), nil
+	return ag.ActiveKID() == kid, nil
 }

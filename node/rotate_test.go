@@ -126,10 +126,5 @@ func activeKID(t *testing.T, l *ledger.Ledger) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range ag.Keys {
-		if k.Active {
-			return k.KID
-		}
-	}
-	return ""
+	return ag.ActiveKID()
 }
