@@ -266,8 +266,7 @@ func newReserveCmd() *cobra.Command {
 				if err != nil {
 					return apiErr(err)
 				}
-				h, rows := writeRows(r)
-				emit(cmd.OutOrStdout(), f, r, append(h, "RESERVATION"), [][]string{append(rows[0], strconv.FormatUint(r.ID, 10))})
+				emitWrite(cmd, f, r, []string{"RESERVATION"}, strconv.FormatUint(r.ID, 10))
 				return nil
 			})
 		},
@@ -324,8 +323,7 @@ func newReservationsCmd() *cobra.Command {
 					if err != nil {
 						return apiErr(err)
 					}
-					h, rows := writeRows(r)
-					emit(cmd.OutOrStdout(), f, r, h, rows)
+					emitWrite(cmd, f, r, nil)
 					return nil
 				})
 			},

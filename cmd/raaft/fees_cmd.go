@@ -96,8 +96,7 @@ func newFeesCmd() *cobra.Command {
 					if err != nil {
 						return apiErr(err)
 					}
-					h, rows := writeRows(r)
-					emit(cmd.OutOrStdout(), f, r, h, rows)
+					emitWrite(cmd, f, r, nil)
 					return nil
 				})
 			}}
@@ -126,8 +125,7 @@ func newFeesCmd() *cobra.Command {
 				if err != nil {
 					return apiErr(err)
 				}
-				h, rows := writeRows(r)
-				emit(cmd.OutOrStdout(), f, r, h, rows)
+				emitWrite(cmd, f, r, nil)
 				return nil
 			})
 		}}, "confirmReceipt"))
@@ -156,8 +154,7 @@ func newFeesCmd() *cobra.Command {
 					if err != nil {
 						return apiErr(err)
 					}
-					h, rows := writeRows(r)
-					emit(cmd.OutOrStdout(), f, r, h, rows)
+					emitWrite(cmd, f, r, nil)
 					return nil
 				})
 			}}

@@ -49,8 +49,7 @@ active agencies have approved them, each approval signed by that agency's node.
 				if err != nil {
 					return apiErr(err)
 				}
-				h, rows := writeRows(r)
-				emit(cmd.OutOrStdout(), f, r, append(h, "PROPOSAL"), [][]string{append(rows[0], strconv.FormatUint(r.Seq, 10))})
+				emitWrite(cmd, f, r, []string{"PROPOSAL"}, strconv.FormatUint(r.Seq, 10))
 				return nil
 			})
 		}}
@@ -77,8 +76,7 @@ active agencies have approved them, each approval signed by that agency's node.
 				if err != nil {
 					return apiErr(err)
 				}
-				h, rows := writeRows(r)
-				emit(cmd.OutOrStdout(), f, r, h, rows)
+				emitWrite(cmd, f, r, nil)
 				return nil
 			})
 		}}
@@ -106,8 +104,7 @@ active agencies have approved them, each approval signed by that agency's node.
 				if err != nil {
 					return apiErr(err)
 				}
-				h, rows := writeRows(r)
-				emit(cmd.OutOrStdout(), f, r, h, rows)
+				emitWrite(cmd, f, r, nil)
 				return nil
 			})
 		}}
