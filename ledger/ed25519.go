@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha512"
+	"sync"
+	"sync/atomic"
 
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
@@ -29,6 +31,12 @@ import (
 type verifyKey struct {
 	raw    []byte              // the 32 bytes as registered; hashed into k
 	minusA *edwards25519.Point // nil if raw is not a point: nothing verifies
+
+	// table holds the multiples of -A (see ed25519_fixed.go), built once
+	// the key has verified fixedTableAfterUses signatures.
+	table     atomic.Pointer[fixedTable]
+	uses      atomic.Int64
+	tableOnce sync.Once
 }
 
 func newVerifyKey(pub ed25519.PublicKey) *verifyKey {
@@ -40,6 +48,19 @@ func newVerifyKey(pub ed25519.PublicKey) *verifyKey {
 		k.minusA = new(edwards25519.Point).Negate(A)
 	}
 	return k
+}
+
+// fixedTable returns the key's table, building it on the use that
+// reaches fixedTableAfterUses; nil before that.
+func (k *verifyKey) fixedTable() *fixedTable {
+	if t := k.table.Load(); t != nil {
+		return t
+	}
+	if k.uses.Add(1) < fixedTableAfterUses {
+		return nil
+	}
+	k.tableOnce.Do(func() { k.table.Store(newFixedTable(k.minusA)) })
+	return k.table.Load()
 }
 
 // verify reports whether sig is a valid Ed25519 signature of msg by k.
@@ -59,7 +80,7 @@ func (k *verifyKey) verify(msg, sig []byte) bool {
 // encodings, and the verdicts, are those of Point.Bytes.
 type sigCheck struct {
 	r  []byte // the signature's R
-	p  edwards25519.Point
+	p  extPoint
 	ok bool // false: already rejected, or (after finishChecks) R differs
 }
 
@@ -84,57 +105,58 @@ func (k *verifyKey) prepare(msg, sig []byte, c *sigCheck) {
 		return
 	}
 	// [S]B = R + [k]A  <=>  [k](-A) + [S]B = R
-	c.p.VarTimeDoubleScalarBaseMult(kh, k.minusA, s)
+	if t := k.fixedTable(); t != nil {
+		var sb, kb [32]byte
+		copy(sb[:], sig[32:]) // canonical, checked above
+		copy(kb[:], kh.Bytes())
+		c.p.setIdentity()
+		baseTable().addMultiple(&c.p, &sb)
+		t.addMultiple(&c.p, &kb)
+	} else {
+		var p edwards25519.Point
+		p.VarTimeDoubleScalarBaseMult(kh, k.minusA, s)
+		X, Y, Z, T := p.ExtendedCoordinates()
+		c.p = extPoint{X: *X, Y: *Y, Z: *Z, T: *T}
+	}
 	c.r, c.ok = sig[:32], true
 }
 
 // finishChecks completes the checks still ok: each stays ok only if its R
 // is, byte for byte, the encoding of its point (as Point.Bytes computes
-// it: y = Y/Z with the sign of x = X/Z in the top bit).
+// it: y = Y/Z with the sign of x = X/Z in the top bit). The inverses of
+// the Zs come from one shared inversion (invertAll).
 func finishChecks(cs []*sigCheck) {
-	var zs, prefix []field.Element
+	var zs []field.Element
 	var live []*sigCheck
 	for _, c := range cs {
 		if c.ok {
-			_, _, z, _ := c.p.ExtendedCoordinates()
 			live = append(live, c)
-			zs = append(zs, *z)
+			zs = append(zs, c.p.Z)
 		}
 	}
 	if len(live) == 0 {
 		return
 	}
-	// prefix[i] = z0·…·zi; one inversion of the product, then each inverse
-	// is peeled off from the end.
-	prefix = make([]field.Element, len(zs))
-	prefix[0] = zs[0]
-	for i := 1; i < len(zs); i++ {
-		prefix[i].Multiply(&prefix[i-1], &zs[i])
-	}
-	var zero, inv field.Element
-	if prefix[len(zs)-1].Equal(&zero) == 1 {
-		// a Z of zero is no point; never happens, but then no inverse is shared
-		for _, c := range live {
-			c.ok = bytes.Equal(c.r, c.p.Bytes())
+	var zero field.Element
+	for i := range zs {
+		if zs[i].Equal(&zero) == 1 {
+			// a Z of zero is no point (the formulas are complete, so never
+			// happens); it encodes nothing, so nothing matches
+			live[i].ok = false
+			zs[i].One()
 		}
-		return
 	}
-	inv.Invert(&prefix[len(zs)-1])
-	for i := len(zs) - 1; i >= 0; i-- {
-		var zInv field.Element
-		if i > 0 {
-			zInv.Multiply(&inv, &prefix[i-1]) // 1/zi
-			inv.Multiply(&inv, &zs[i])        // 1/(z0·…·z(i-1))
-		} else {
-			zInv = inv
+	invs := invertAll(zs)
+	for i, c := range live {
+		if !c.ok {
+			continue
 		}
-		X, Y, _, _ := live[i].p.ExtendedCoordinates()
 		var x, y field.Element
-		x.Multiply(X, &zInv)
-		y.Multiply(Y, &zInv)
+		x.Multiply(&c.p.X, &invs[i])
+		y.Multiply(&c.p.Y, &invs[i])
 		var enc [32]byte
 		copy(enc[:], y.Bytes())
 		enc[31] |= byte(x.IsNegative() << 7)
-		live[i].ok = bytes.Equal(live[i].r, enc[:])
+		c.ok = bytes.Equal(c.r, enc[:])
 	}
 }

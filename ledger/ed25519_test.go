@@ -40,15 +40,31 @@ func unhex(s string) []byte {
 // scalarL is the group order l, little-endian: S = l is the smallest non-canonical S.
 var scalarL = unhex("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
 
-func sameVerdict(t *testing.T, pub, msg, sig []byte) {
+// sameVerdict checks that verifyKey, on its double-scalar path and (with
+// tables, when tabled is given) on its fixed-base path, agrees with
+// crypto/ed25519.
+func sameVerdict(t *testing.T, pub, msg, sig []byte, tabled ...*verifyKey) {
 	t.Helper()
 	if len(pub) != ed25519.PublicKeySize {
 		return // crypto/ed25519 panics; keys are checked for length when registered
 	}
 	want := ed25519.Verify(pub, msg, sig)
-	if got := newVerifyKey(pub).verify(msg, sig); got != want {
-		t.Fatalf("verifyKey says %v, crypto/ed25519 says %v\npub %x\nmsg %x\nsig %x", got, want, pub, msg, sig)
+	for _, k := range append([]*verifyKey{newVerifyKey(pub)}, tabled...) {
+		if got := k.verify(msg, sig); got != want {
+			t.Fatalf("verifyKey (table %v) says %v, crypto/ed25519 says %v\npub %x\nmsg %x\nsig %x", k.table.Load() != nil, got, want, pub, msg, sig)
+		}
 	}
+}
+
+// tabledKeys returns, for each key, a verifyKey with its table built.
+func tabledKeys(keys [][]byte) map[string]*verifyKey {
+	out := map[string]*verifyKey{}
+	for _, pub := range keys {
+		if len(pub) == ed25519.PublicKeySize {
+			out[string(pub)] = withTable(newVerifyKey(pub))
+		}
+	}
+	return out
 }
 
 func TestSmallOrderEncodings(t *testing.T) {
@@ -91,9 +107,10 @@ func TestVerifyKeyMatchesStdlib(t *testing.T) {
 		rs = append(rs, h[1][:32])
 		ss = append(ss, h[1][32:])
 	}
+	tabled := tabledKeys(keys)
 	t.Run("honest", func(t *testing.T) {
 		for _, h := range honest {
-			if !newVerifyKey(h[0]).verify(msg, h[1]) {
+			if !newVerifyKey(h[0]).verify(msg, h[1]) || !tabled[string(h[0])].verify(msg, h[1]) {
 				t.Fatal("an honest signature does not verify")
 			}
 		}
@@ -106,7 +123,7 @@ func TestVerifyKeyMatchesStdlib(t *testing.T) {
 			for _, r := range rs {
 				for _, s := range ss {
 					sig := append(append([]byte(nil), r...), s...)
-					sameVerdict(t, pub, msg, sig)
+					sameVerdict(t, pub, msg, sig, tabled[string(pub)])
 					if len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig) {
 						accepted++
 					}
@@ -140,7 +157,11 @@ func TestVerifyKeyMatchesStdlib(t *testing.T) {
 				cs := make([]*sigCheck, len(batch))
 				for i, it := range batch {
 					cs[i] = &sigCheck{}
-					newVerifyKey(it.pub).prepare(msg, it.sig, cs[i])
+					k := newVerifyKey(it.pub) // alternate the two paths within a batch
+					if i%2 == 1 && tabled[string(it.pub)] != nil {
+						k = tabled[string(it.pub)]
+					}
+					k.prepare(msg, it.sig, cs[i])
 				}
 				finishChecks(cs)
 				for i, it := range batch {
@@ -163,7 +184,7 @@ func TestVerifyKeyMatchesStdlib(t *testing.T) {
 			for _, s := range smallOrder[:8] {
 				tp, _ := new(edwards25519.Point).SetBytes(unhex(s))
 				sig := append(new(edwards25519.Point).Add(r, tp).Bytes(), h[1][32:]...)
-				sameVerdict(t, h[0], msg, sig)
+				sameVerdict(t, h[0], msg, sig, tabled[string(h[0])])
 			}
 		}
 	})
@@ -172,20 +193,21 @@ func TestVerifyKeyMatchesStdlib(t *testing.T) {
 			for bit := range 64 * 8 {
 				sig := append([]byte(nil), h[1]...)
 				sig[bit/8] ^= 1 << (bit % 8)
-				sameVerdict(t, h[0], msg, sig)
+				sameVerdict(t, h[0], msg, sig, tabled[string(h[0])])
 			}
 			for bit := range 32 * 8 {
 				pub := append([]byte(nil), h[0]...)
 				pub[bit/8] ^= 1 << (bit % 8)
-				sameVerdict(t, pub, msg, h[1])
+				sameVerdict(t, pub, msg, h[1]) // the table path's arithmetic: TestFixedBaseMatchesScalarMult
 			}
-			sameVerdict(t, h[0], []byte("another message"), h[1])
-			sameVerdict(t, h[0], msg, h[1][:63])
+			sameVerdict(t, h[0], []byte("another message"), h[1], tabled[string(h[0])])
+			sameVerdict(t, h[0], msg, h[1][:63], tabled[string(h[0])])
 		}
 	})
 }
 
-// FuzzVerifyKey: on any key, message and signature, verifyKey agrees with crypto/ed25519.
+// FuzzVerifyKey: on any key, message and signature, verifyKey agrees with
+// crypto/ed25519 on both of its paths.
 func FuzzVerifyKey(f *testing.F) {
 	seed := sha256.Sum256([]byte("fuzz-verify-key"))
 	priv := ed25519.NewKeyFromSeed(seed[:])
@@ -195,6 +217,9 @@ func FuzzVerifyKey(f *testing.F) {
 		f.Add(unhex(s), msg, append(unhex(s), make([]byte, 32)...))
 	}
 	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
-		sameVerdict(t, pub, msg, sig)
+		if len(pub) != ed25519.PublicKeySize {
+			return
+		}
+		sameVerdict(t, pub, msg, sig, withTable(newVerifyKey(pub)))
 	})
 }
