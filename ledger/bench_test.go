@@ -236,6 +236,7 @@ func BenchmarkApplyHolds(b *testing.B) {
 	}
 	var elapsed time.Duration
 	entries := 0
+	pages0 := l.PagesWritten()
 	for b.Loop() {
 		b.StopTimer()
 		cmds := next(batch)
@@ -247,4 +248,5 @@ func BenchmarkApplyHolds(b *testing.B) {
 	}
 	b.ReportMetric(float64(entries)/elapsed.Seconds(), "entries/s")
 	b.ReportMetric(float64(elapsed.Microseconds())/float64(entries), "µs/entry")
+	b.ReportMetric(float64(l.PagesWritten()-pages0)/float64(entries), "pages/entry")
 }

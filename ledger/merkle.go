@@ -3,8 +3,8 @@ package ledger
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -22,11 +22,16 @@ var (
 	rangeFactory = &compact.RangeFactory{Hash: treeHasher.HashChildren}
 )
 
+// nodeKey is a tree node's key: its position in post-order, the order in
+// which nodes complete as leaves are appended. The node (level l, index i)
+// completes with leaf m-1, m = (i+1)·2^l; the 2(m-1) - popcount(m-1)
+// nodes completed by the leaves before it come first, then that leaf's
+// new nodes level by level. So each batch's nodes land at the end of the
+// bucket, on its last page, instead of at the end of every level's key
+// range (about one page per level per batch, when keys led with the level).
 func nodeKey(id compact.NodeID) []byte {
-	var k [9]byte
-	k[0] = byte(id.Level)
-	binary.BigEndian.PutUint64(k[1:], id.Index)
-	return k[:]
+	m := (id.Index + 1) << id.Level
+	return u64(2*(m-1) - uint64(bits.OnesCount64(m-1)) + uint64(id.Level))
 }
 
 func loadRange(m *bolt.Bucket) (*compact.Range, error) {

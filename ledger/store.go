@@ -476,3 +476,16 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// PagesWritten is how many pages this process's commits have written to
+// ledger.db since it was opened (bbolt's transaction statistics): what a
+// batch costs in I/O, for benchmarks and metrics.
+func (l *Ledger) PagesWritten() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.db == nil {
+		return 0
+	}
+	st := l.db.Stats()
+	return st.TxStats.GetWrite()
+}
