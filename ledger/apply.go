@@ -170,7 +170,7 @@ func (l *Ledger) ApplyBatch(entries []Entry) ([]Result, error) {
 			for _, tok := range a.dirty {
 				touched = append(touched, a.dirtySet[tok])
 			}
-			if err := checkListings(tx, touched); err != nil {
+			if err := checkListings(tx, l.cache, touched); err != nil {
 				return err
 			}
 			return checkFeesTouched(tx, &a.fee)
@@ -273,18 +273,63 @@ func (l *Ledger) afterCommit(a *applier) {
 		li := a.dirtySet[tok]
 		l.index.put(&li)
 	}
+	a.merge(l.cache)
+}
+
+// merge applies the batch's changes to the state cache.
+func (a *applier) merge(c *stateCache) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tok := range a.dirty {
+		li := a.dirtySet[tok]
+		c.addListing(&li)
+	}
+	for _, id := range a.dirtyResIDs {
+		r := a.dirtyRes[id]
+		if a.held(r) {
+			c.holds[id] = *r
+		} else {
+			delete(c.holds, id)
+		}
+	}
+	for _, k := range a.newIdemKeys {
+		c.addIdem([]byte(k), a.newIdem[k])
+	}
+	for _, h := range a.newHist {
+		c.addHist(h.ord, h.seq)
+	}
+	for _, k := range a.childKeys {
+		if ids := a.children[k]; len(ids) > 0 {
+			c.children[k] = ids
+		} else {
+			delete(c.children, k)
+		}
+	}
+}
+
+// held reports whether r's listing, as the batch left it, holds r.
+func (a *applier) held(r *Reservation) bool {
+	if li, ok := a.dirtySet[r.Listing]; ok {
+		return li.HoldID == r.ID
+	}
+	ord, ok := a.l.index.ordinal(r.Listing)
+	if !ok {
+		return false
+	}
+	li, ok := a.l.cache.listing(ord)
+	return ok && li.HoldID == r.ID
 }
 
 // appendBuckets are the state buckets that grow at their end, and
 // appendFillPercent is the page fill bbolt splits them at (its maximum):
 // with bbolt's default of half-full pages a batch writes more pages of
-// them (measured: 331 instead of 422 for 512 publishes). Entries, hashes
-// and the tree only ever grow at the end (keys are sequences, and the
-// tree's are (level, index) with each level appended to); listings and
-// their history are keyed by ordinal, so they grow at the end on publish
-// and otherwise change in place (a value that grows in a full page splits
-// it, as it would at any fill).
-var appendBuckets = [][]byte{bEntries, bHashes, bTree, bListings, bListingHist}
+// them (measured: 331 instead of 422 for 512 publishes). Entries, hashes,
+// the tree (post-order keys), the idempotency records and the listing
+// history only ever grow at the end: their keys are sequences. Listings
+// are keyed by ordinal, so they grow at the end on publish and otherwise
+// change in place (a value that grows in a full page splits it, as it
+// would at any fill).
+var appendBuckets = [][]byte{bEntries, bHashes, bTree, bListings, bListingHist, bIdem}
 
 const appendFillPercent = 1.0
 
@@ -301,6 +346,15 @@ type applier struct {
 	dirty    []string
 	dirtySet map[string]Listing
 
+	// the batch's changes to the state cache, merged into it after commit
+	dirtyRes    map[uint64]*Reservation // reservations written, newest version
+	dirtyResIDs []uint64                // their ids, in the order first written
+	newIdem     map[string]uint64       // accepted commands: idempotency key -> seq
+	newIdemKeys []string
+	newHist     []histItem
+	children    map[string][]uint64 // holder NUL child -> active holds, for keys the batch changed
+	childKeys   []string
+
 	// per-batch read caches, written through by putAgency and enact
 	agencies map[string]*Agency
 	pol      *Policy
@@ -308,8 +362,15 @@ type applier struct {
 	fee feeBatch // obligations and netting runs the batch touched
 }
 
+// histItem is one entry in a listing's history.
+type histItem struct {
+	ord uint32
+	seq uint64
+}
+
 func newApplier(tx *bolt.Tx, l *Ledger) *applier {
-	return &applier{l: l, tx: tx, meta: tx.Bucket(bMeta), dirtySet: map[string]Listing{}, agencies: map[string]*Agency{}}
+	return &applier{l: l, tx: tx, meta: tx.Bucket(bMeta), dirtySet: map[string]Listing{}, agencies: map[string]*Agency{},
+		dirtyRes: map[uint64]*Reservation{}, newIdem: map[string]uint64{}, children: map[string][]uint64{}}
 }
 
 func (a *applier) load() error {
@@ -367,7 +428,7 @@ func (a *applier) applyOne(v *verified) (Result, error) {
 		return Result{Rejection: rj}, err
 	}
 	idemKey := []byte(cmd.Agency + "\x00" + cmd.ID)
-	if prev, ok, err := previousResult(a.tx, idemKey); err != nil || ok {
+	if prev, ok, err := a.previousResult(idemKey); err != nil || ok {
 		return prev, err
 	}
 	c := &cmdCtx{cmd: cmd, now: max(a.clock, v.timeMs), seq: a.rng.End(), agent: agent}
@@ -384,8 +445,10 @@ func (a *applier) applyOne(v *verified) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	// an accepted result is stored as its sequence; the rest is derived on a retry
-	return res, a.tx.Bucket(bIdem).Put(idemKey, u64(res.Seq))
+	// an accepted command is remembered by its sequence; the result is derived on a retry
+	a.newIdem[string(idemKey)] = res.Seq
+	a.newIdemKeys = append(a.newIdemKeys, string(idemKey))
+	return res, a.tx.Bucket(bIdem).Put(u64(res.Seq), idemKey)
 }
 
 // joinJWS returns the exact compact bytes that were verified.
@@ -429,12 +492,22 @@ func (a *applier) authorise(v *verified, cmd *Command) (*Agency, *Rejection, err
 }
 
 // previousResult is the result the ledger gave the command idemKey
-// (agency NUL id), marked Duplicate, if it has seen one.
-func previousResult(tx *bolt.Tx, idemKey []byte) (Result, bool, error) {
-	if v := tx.Bucket(bIdem).Get(idemKey); v != nil {
-		res, err := acceptedResult(tx, bytesU64(v))
-		res.Duplicate = true
-		return res, true, err
+// (agency NUL id), marked Duplicate, if it has seen one: accepted earlier
+// in this batch or before it (the state cache), or rejected.
+func (a *applier) previousResult(idemKey []byte) (Result, bool, error) {
+	if seq, ok := a.newIdem[string(idemKey)]; ok {
+		return duplicateOf(a.tx, seq)
+	}
+	return previousResult(a.tx, a.l.cache, idemKey)
+}
+
+// previousResult looks idemKey up in the cache's accepted commands, then
+// in the rejected ones. The FSM goroutine calls it as it is; other
+// callers hold c.mu for reading.
+func previousResult(tx *bolt.Tx, c *stateCache, idemKey []byte) (Result, bool, error) {
+	idem := tx.Bucket(bIdem)
+	if seq, ok := c.idemSeq(idemKey, func(seq uint64) []byte { return idem.Get(u64(seq)) }); ok {
+		return duplicateOf(tx, seq)
 	}
 	var res Result
 	ok, err := getJSON(tx.Bucket(bRejected), idemKey, &res)
@@ -442,12 +515,20 @@ func previousResult(tx *bolt.Tx, idemKey []byte) (Result, bool, error) {
 	return res, ok, err
 }
 
+func duplicateOf(tx *bolt.Tx, seq uint64) (Result, bool, error) {
+	res, err := acceptedResult(tx, seq)
+	res.Duplicate = true
+	return res, true, err
+}
+
 // PreviousResult returns the result this node's ledger gave the command
 // with idempotency id id from agency (marked Duplicate), if it has applied
 // one: what a retry of it would get.
 func (l *Ledger) PreviousResult(agency, id string) (res Result, ok bool, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		res, ok, err = previousResult(tx, []byte(agency+"\x00"+id))
+		l.cache.mu.RLock()
+		defer l.cache.mu.RUnlock()
+		res, ok, err = previousResult(tx, l.cache, []byte(agency+"\x00"+id))
 		return err
 	})
 	return res, ok, err
@@ -542,6 +623,9 @@ func (a *applier) putPolicy(p *Policy) error {
 // applyGenesis writes the founding registry and policy and appends the genesis as entry 0.
 func (a *applier) applyGenesis(g *Genesis, doc []byte) error {
 	if err := a.load(); err != nil {
+		return err
+	}
+	if err := a.meta.Put(kFormat, u64(storeFormat)); err != nil {
 		return err
 	}
 	for i := range g.Agencies {

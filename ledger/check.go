@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -21,7 +24,10 @@ func (l *Ledger) Check() error {
 		if err := checkTx(tx); err != nil {
 			return err
 		}
-		return l.checkOrdinals(tx)
+		if err := l.checkOrdinals(tx); err != nil {
+			return err
+		}
+		return l.checkCache(tx)
 	})
 }
 
@@ -75,20 +81,11 @@ func checkTx(tx *bolt.Tx) error {
 	}
 	activeBy := map[string]uint64{}
 	due := tx.Bucket(bDue)
-	activeCount, childKeys := 0, 0
-	children := tx.Bucket(bChildRes)
+	activeCount := 0
 	err = tx.Bucket(bRes).ForEach(func(k, v []byte) error {
 		var r Reservation
 		if err := jsonUnmarshal(v, &r); err != nil {
 			return err
-		}
-		if r.Status == ResActive { // the per-child index holds exactly the active holds
-			for _, ch := range r.ChildTokens {
-				if children.Get(childResKey(r.Holder, ch, r.ID)) == nil {
-					return fmt.Errorf("%w: active reservation %d missing from the child index", ErrCorrupt, r.ID)
-				}
-				childKeys++
-			}
 		}
 		return checkReservation(&r, listings, activeBy, due, &activeCount)
 	})
@@ -102,9 +99,6 @@ func checkTx(tx *bolt.Tx) error {
 	}
 	if n := due.Stats().KeyN; n != activeCount {
 		return fmt.Errorf("%w: due index has %d holds, %d are active", ErrCorrupt, n, activeCount)
-	}
-	if n := children.Stats().KeyN; n != childKeys {
-		return fmt.Errorf("%w: child index has %d entries, active holds name %d children", ErrCorrupt, n, childKeys)
 	}
 	if err := checkFeesTx(tx); err != nil {
 		return err
@@ -159,22 +153,24 @@ func checkListing(tok string, li *Listing, activeBy map[string]uint64) error {
 // one of them may be active and it must be the one the listing points at.
 // Strict mode runs it for the listings a batch touched, the only places an
 // invariant can newly break.
-func checkListings(tx *bolt.Tx, touched []Listing) error {
-	lb, rb, hb, due := tx.Bucket(bListings), tx.Bucket(bRes), tx.Bucket(bListingHist), tx.Bucket(bDue)
+// It also checks the state cache's copies of each listing and its hold.
+func checkListings(tx *bolt.Tx, c *stateCache, touched []Listing) error {
+	lb, rb, due := tx.Bucket(bListings), tx.Bucket(bRes), tx.Bucket(bDue)
 	for i := range touched {
 		tok := touched[i].Token
 		var li Listing
 		if ok, err := getJSON(lb, listingKey(touched[i].Ordinal), &li); err != nil || !ok || li.Token != tok {
 			return fmt.Errorf("%w: touched listing %s not stored", ErrCorrupt, tok)
 		}
+		if err := checkCachedListing(rb, c, &li); err != nil {
+			return err
+		}
 		activeBy := map[string]uint64{}
 		one := map[string]*Listing{tok: &li}
 		n := 0
-		prefix := histPrefix(li.Ordinal)
-		c := hb.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for _, seq := range c.history(li.Ordinal) {
 			var r Reservation
-			ok, err := getJSON(rb, k[len(prefix):], &r)
+			ok, err := getJSON(rb, u64(seq), &r)
 			if err != nil {
 				return err
 			}
@@ -211,6 +207,137 @@ func checkHead(tx *bolt.Tx) error {
 	}
 	if n := uint64(tx.Bucket(bEntries).Stats().KeyN); n != r.End() {
 		return fmt.Errorf("%w: %d entries stored, tree size %d", ErrCorrupt, n, r.End())
+	}
+	return nil
+}
+
+// checkCache checks the state cache against the database it is derived
+// from: the listings and their holds, the idempotency records, every
+// listing's history and every child's active holds. Like checkOrdinals it
+// holds only while no batch is being applied.
+func (l *Ledger) checkCache(tx *bolt.Tx) error {
+	c := l.cache
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	rb := tx.Bucket(bRes)
+	stored, holds := 0, 0
+	children := map[string][]uint64{}
+	err := tx.Bucket(bListings).ForEach(func(_, v []byte) error {
+		var li Listing
+		if err := jsonUnmarshal(v, &li); err != nil {
+			return err
+		}
+		stored++
+		if err := checkCachedListing(rb, c, &li); err != nil {
+			return err
+		}
+		if li.HoldID != 0 {
+			holds++
+			// the cached hold now equals the stored one
+			if h := c.holds[li.HoldID]; h.Status == ResActive {
+				for _, ch := range h.ChildTokens {
+					children[childKey(h.Holder, ch)] = append(children[childKey(h.Holder, ch)], h.ID)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cached := 0
+	for i := range c.listings {
+		if c.listings[i].Token != "" {
+			cached++
+		}
+	}
+	if cached != stored || len(c.holds) != holds {
+		return fmt.Errorf("%w: state cache has %d listings and %d holds; %d and %d are stored", ErrCorrupt, cached, len(c.holds), stored, holds)
+	}
+	if err := checkCachedChildren(c.children, children); err != nil {
+		return err
+	}
+	if err := checkCachedIdem(tx, c); err != nil {
+		return err
+	}
+	return checkCachedHist(tx, c)
+}
+
+// checkCachedListing checks the cache's copy of a stored listing, and of
+// its hold, against the stored ones.
+func checkCachedListing(rb *bolt.Bucket, c *stateCache, li *Listing) error {
+	if got, ok := c.listing(li.Ordinal); !ok || got != *li {
+		return fmt.Errorf("%w: state cache has listing %s (ordinal %d) as %+v; stored %+v", ErrCorrupt, li.Token, li.Ordinal, got, *li)
+	}
+	if li.HoldID == 0 {
+		return nil
+	}
+	h, ok := c.holds[li.HoldID]
+	if !ok {
+		return fmt.Errorf("%w: state cache lacks hold %d of listing %s", ErrCorrupt, li.HoldID, li.Token)
+	}
+	enc, err := json.Marshal(&h)
+	if err != nil {
+		return err
+	}
+	if want := rb.Get(u64(li.HoldID)); !bytes.Equal(enc, want) {
+		return fmt.Errorf("%w: state cache has hold %d as %s; stored %s", ErrCorrupt, li.HoldID, enc, want)
+	}
+	return nil
+}
+
+func checkCachedChildren(got, want map[string][]uint64) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%w: state cache has active holds for %d children; %d are active", ErrCorrupt, len(got), len(want))
+	}
+	for k, ids := range want { //det:ok read-only check, nothing stored
+		g := slices.Clone(got[k])
+		slices.Sort(g)
+		slices.Sort(ids)
+		if !slices.Equal(g, ids) {
+			return fmt.Errorf("%w: state cache has active holds %v for child %q; stored %v", ErrCorrupt, got[k], k, ids)
+		}
+	}
+	return nil
+}
+
+func checkCachedIdem(tx *bolt.Tx, c *stateCache) error {
+	idem := tx.Bucket(bIdem)
+	stored := func(seq uint64) []byte { return idem.Get(u64(seq)) }
+	n := 0
+	err := idem.ForEach(func(k, v []byte) error {
+		n++
+		if seq, ok := c.idemSeq(v, stored); !ok || seq != bytesU64(k) {
+			return fmt.Errorf("%w: state cache finds command %q at %d (%v); stored at %d", ErrCorrupt, v, seq, ok, bytesU64(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if got := len(c.idem) + len(c.idemSpill); got != n {
+		return fmt.Errorf("%w: state cache knows %d accepted commands; %d are stored", ErrCorrupt, got, n)
+	}
+	return nil
+}
+
+func checkCachedHist(tx *bolt.Tx, c *stateCache) error {
+	want := map[uint32][]uint64{}
+	err := tx.Bucket(bListingHist).ForEach(func(k, _ []byte) error {
+		ord := binary.BigEndian.Uint32(k[8:])
+		want[ord] = append(want[ord], bytesU64(k[:8]))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(want) != len(c.hist) {
+		return fmt.Errorf("%w: state cache has histories of %d listings; %d are stored", ErrCorrupt, len(c.hist), len(want))
+	}
+	for ord, seqs := range want { //det:ok read-only check, nothing stored
+		if !slices.Equal(c.hist[ord], seqs) {
+			return fmt.Errorf("%w: state cache has history %v for listing ordinal %d; stored %v", ErrCorrupt, c.hist[ord], ord, seqs)
+		}
 	}
 	return nil
 }

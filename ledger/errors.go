@@ -62,4 +62,8 @@ var (
 	ErrCorrupt = errors.New("ledger: stored state is corrupt")
 	// ErrClosed is returned by calls on a closed ledger.
 	ErrClosed = errors.New("ledger: closed")
+	// ErrFormat is returned by Open for a ledger.db written in a layout
+	// this raaft does not read (by another version). It is derived from the
+	// Raft log, so a node can rebuild it; the file is left untouched.
+	ErrFormat = errors.New("ledger: ledger.db is in another storage format")
 )

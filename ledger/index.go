@@ -4,8 +4,6 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // searchIndex answers listing searches with bitmaps, one bit per listing
@@ -59,17 +57,6 @@ func (b *bitmap) clear(i uint32) {
 
 func newSearchIndex() *searchIndex {
 	return &searchIndex{agency: map[string]*bitmap{}, la: map[string]*bitmap{}, ordinals: map[string]uint32{}}
-}
-
-func (x *searchIndex) load(tx *bolt.Tx) error {
-	return tx.Bucket(bListings).ForEach(func(_, v []byte) error {
-		var li Listing
-		if err := jsonUnmarshal(v, &li); err != nil {
-			return err
-		}
-		x.put(&li)
-		return nil
-	})
 }
 
 func keyed(m map[string]*bitmap, k string) *bitmap {

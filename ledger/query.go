@@ -105,10 +105,12 @@ func (l *Ledger) ListingHistory(token string, limit int) (out []HistoryEntry, er
 			}
 			return err
 		}
-		prefix := histPrefix(li.Ordinal)
-		c := tx.Bucket(bListingHist).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
-			e, err := entryAt(tx, bytesU64(k[len(prefix):]))
+		hist, size := l.cache.history(li.Ordinal), getU64(tx.Bucket(bMeta), kSize)
+		for _, seq := range hist[:min(len(hist), limit)] {
+			if seq >= size {
+				break // committed after this read began
+			}
+			e, err := entryAt(tx, seq)
 			if err != nil {
 				return err
 			}

@@ -20,17 +20,15 @@ func ledgerDate(ms int64) time.Time {
 // command changes nothing, and a replay of the accepted entries expires the
 // same holds at the same entries.
 func (a *applier) loadListing(c *cmdCtx, token string) (*Listing, *Reservation, error) {
-	ord, ok := a.listingOrdinal(token)
+	li, ok := a.dirtySet[token] // written earlier in this batch
 	if !ok {
-		return nil, nil, nil
-	}
-	var li Listing
-	ok, err := getJSON(a.tx.Bucket(bListings), listingKey(ord), &li)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok || li.Token != token {
-		return nil, nil, errCorruptf("listing %s: ordinal %d holds %q", token, ord, li.Token)
+		ord, known := a.l.index.ordinal(token)
+		if !known {
+			return nil, nil, nil
+		}
+		if li, ok = a.l.cache.listing(ord); !ok || li.Token != token {
+			return nil, nil, errCorruptf("listing %s: ordinal %d holds %q", token, ord, li.Token)
+		}
 	}
 	if li.HoldID == 0 {
 		return &li, nil, nil
@@ -62,7 +60,16 @@ func endHold(li *Listing, res *Reservation, status, reason string, seq uint64) {
 	li.Status, li.HoldID = StatusAvailable, 0
 }
 
+// reservation returns a copy of reservation id as of this point in the
+// batch (nil if there is none): written earlier in the batch, held by a
+// listing (the state cache), or else decoded from the database.
 func (a *applier) reservation(id uint64) (*Reservation, error) {
+	if r, ok := a.dirtyRes[id]; ok {
+		return cloneReservation(r), nil
+	}
+	if r, ok := a.l.cache.holds[id]; ok {
+		return cloneReservation(&r), nil
+	}
 	var r Reservation
 	ok, err := getJSON(a.tx.Bucket(bRes), u64(id), &r)
 	if err != nil || !ok {
@@ -77,17 +84,14 @@ func (a *applier) putListing(c *cmdCtx, li *Listing) error {
 	if err := putJSON(a.tx.Bucket(bListings), listingKey(li.Ordinal), li); err != nil {
 		return err
 	}
-	if err := a.tx.Bucket(bListingHist).Put(histKey(li.Ordinal, c.seq), nil); err != nil {
+	if err := a.tx.Bucket(bListingHist).Put(histKey(c.seq, li.Ordinal), nil); err != nil {
 		return err
 	}
+	a.newHist = append(a.newHist, histItem{ord: li.Ordinal, seq: c.seq})
 	a.markDirty(li)
 	return nil
 }
 
-// histKey is a listing's ordinal then the entry's sequence, both big-endian:
-// a listing's history is one key range, and a new listing's first entry
-// appends at the end of the bucket (ordinals are dense and increasing)
-// instead of dirtying a random page, as a key led by the token would.
 // listingKey is a listing's key in the listings bucket: its ordinal,
 // big-endian. Ordinals are dense and increasing, so a new listing appends
 // at the end of the bucket instead of dirtying a random page, as a key of
@@ -108,20 +112,18 @@ func (a *applier) listingOrdinal(token string) (uint32, bool) {
 	return a.l.index.ordinal(token)
 }
 
-func histKey(ordinal uint32, seq uint64) []byte {
+// histKey is a listing-history record's key: the entry's sequence, then
+// the listing's ordinal, both big-endian, so the bucket only grows at its
+// end. A listing's own history is the state cache's (stateCache.hist).
+func histKey(seq uint64, ordinal uint32) []byte {
 	var k [histKeyLen]byte
-	binary.BigEndian.PutUint32(k[:4], ordinal)
-	binary.BigEndian.PutUint64(k[4:], seq)
+	binary.BigEndian.PutUint64(k[:8], seq)
+	binary.BigEndian.PutUint32(k[8:], ordinal)
 	return k[:]
 }
 
-// histKeyLen is the length of a listing_hist key: ordinal (4) and sequence (8).
+// histKeyLen is the length of a listing_hist key: sequence (8) and ordinal (4).
 const histKeyLen = 12
-
-// histPrefix is the key prefix of one listing's history.
-func histPrefix(ordinal uint32) []byte {
-	return binary.BigEndian.AppendUint32(nil, ordinal)
-}
 
 func (a *applier) publish(c *cmdCtx, p *ListingPayload) (*Rejection, error) {
 	if _, ok := a.listingOrdinal(p.Token); ok {

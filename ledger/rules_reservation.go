@@ -8,37 +8,62 @@ import (
 )
 
 // Reservation keys: due holds by expiry (for housekeeping), holds by agency
-// (holder and owner), and holds by (holder, child) for the per-child limit.
+// (holder and owner); holds by (holder, child), for the per-child limit, are
+// the state cache's (stateCache.children).
 func dueKey(expiresMs int64, id uint64) []byte { return append(u64(uint64(expiresMs)), u64(id)...) }
 
 func agencyResKey(agency string, id uint64) []byte {
 	return append([]byte(agency+"\x00"), u64(id)...)
 }
 
-func childResKey(holder, child string, id uint64) []byte {
-	return append([]byte(holder+"\x00"+child+"\x00"), u64(id)...)
-}
-
 // putRes stores a reservation and keeps the due index and the per-child
-// index in step with its status: both hold active reservations only, so
-// counting a child's holds costs its active holds, not its history.
+// index (in the state cache) in step with its status: both hold active
+// reservations only, so counting a child's holds costs its active holds,
+// not its history.
 func (a *applier) putRes(r *Reservation) error {
 	due := a.tx.Bucket(bDue)
 	if r.Status == ResActive {
 		if err := due.Put(dueKey(r.ExpiresMs, r.ID), nil); err != nil {
 			return err
 		}
-	} else {
-		if err := due.Delete(dueKey(r.ExpiresMs, r.ID)); err != nil {
-			return err
-		}
-		for _, ch := range r.ChildTokens {
-			if err := a.tx.Bucket(bChildRes).Delete(childResKey(r.Holder, ch, r.ID)); err != nil {
-				return err
-			}
-		}
+	} else if err := due.Delete(dueKey(r.ExpiresMs, r.ID)); err != nil {
+		return err
 	}
+	for _, ch := range r.ChildTokens {
+		a.setChildHold(childKey(r.Holder, ch), r.ID, r.Status == ResActive)
+	}
+	if _, ok := a.dirtyRes[r.ID]; !ok {
+		a.dirtyResIDs = append(a.dirtyResIDs, r.ID)
+	}
+	a.dirtyRes[r.ID] = cloneReservation(r)
 	return putJSON(a.tx.Bucket(bRes), u64(r.ID), r)
+}
+
+// childHolds returns the active holds for a holder's child as of this
+// point in the batch. The caller must not change the slice.
+func (a *applier) childHolds(key string) []uint64 {
+	if ids, ok := a.children[key]; ok {
+		return ids
+	}
+	return a.l.cache.children[key]
+}
+
+// setChildHold adds (active) or removes hold id in a child's active holds.
+func (a *applier) setChildHold(key string, id uint64, active bool) {
+	ids := a.childHolds(key)
+	i := slices.Index(ids, id)
+	switch {
+	case active && i < 0:
+		ids = append(slices.Clone(ids), id)
+	case !active && i >= 0:
+		ids = slices.Delete(slices.Clone(ids), i, i+1)
+	default:
+		return
+	}
+	if _, ok := a.children[key]; !ok {
+		a.childKeys = append(a.childKeys, key)
+	}
+	a.children[key] = ids
 }
 
 func (a *applier) reserve(c *cmdCtx, p *ReservePayload) (*Rejection, error) {
@@ -111,11 +136,9 @@ func checkFit(li *Listing, p *ReservePayload, pol Policy) *Rejection {
 
 // activeHoldsForChild counts the holder's holds for a child that are active and not past due.
 func (a *applier) activeHoldsForChild(c *cmdCtx, child string) (int, error) {
-	prefix := []byte(c.cmd.Agency + "\x00" + child + "\x00")
-	cur := a.tx.Bucket(bChildRes).Cursor()
 	n := 0
-	for k, _ := cur.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, _ = cur.Next() {
-		r, err := a.reservation(bytesU64(k[len(prefix):]))
+	for _, id := range a.childHolds(childKey(c.cmd.Agency, child)) {
+		r, err := a.reservation(id)
 		if err != nil {
 			return 0, err
 		}
@@ -136,11 +159,6 @@ func (a *applier) storeNewHold(c *cmdCtx, li *Listing, res *Reservation) error {
 	}
 	if res.ListingAgency != res.Holder {
 		if err := byAg.Put(agencyResKey(res.ListingAgency, res.ID), []byte("owner")); err != nil {
-			return err
-		}
-	}
-	for _, ch := range res.ChildTokens {
-		if err := a.tx.Bucket(bChildRes).Put(childResKey(res.Holder, ch, res.ID), nil); err != nil {
 			return err
 		}
 	}

@@ -3,8 +3,10 @@ package ledger_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/raaft/raaft/ledger"
@@ -244,5 +246,46 @@ func TestBatchSizesSameState(t *testing.T) {
 		if got := run(batch); got != want {
 			t.Errorf("batch size %d: outcome differs from one entry at a time (accepted %d, want %d)", batch, got.accepted, want.accepted)
 		}
+	}
+}
+
+// TestOpenRefusesAnotherFormat: a ledger.db of another storage layout is
+// refused with ErrFormat and left as it is; the state cache is rebuilt
+// from a file of this format on open (Check compares it with the file).
+func TestOpenRefusesAnotherFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	fed := ledgertest.NewFederation(2)
+	l, err := ledger.Open(path, ledger.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.InitGenesis(fed.Genesis); err != nil {
+		t.Fatal(err)
+	}
+	tok := ledgertest.Token("fmt")
+	e := ledgertest.Envelope(ledgertest.GenesisTimeMs+1, fed.Agencies[0].Sign(ledger.TypePublish, "publish-1", ledger.ListingPayload{Token: tok, Attrs: ledgertest.Attrs()}))
+	e2 := ledgertest.Envelope(ledgertest.GenesisTimeMs+2, fed.Agencies[1].Sign(ledger.TypeReserve, "reserve-1", ledger.ReservePayload{Listing: tok, ChildTokens: []string{ledgertest.Token("c")}}))
+	if _, err := l.ApplyBatch([]ledger.Entry{e, e2}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l, err = ledger.Open(path, ledger.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatalf("after reopening: %v", err)
+	}
+	l.Close()
+
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete([]byte("format")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := ledger.Open(path, ledger.Options{NoSync: true}); !errors.Is(err, ledger.ErrFormat) || !strings.Contains(err.Error(), "format 0") {
+		t.Fatalf("opening a format-0 file: %v, want ErrFormat naming format 0", err)
 	}
 }

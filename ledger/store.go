@@ -28,12 +28,11 @@ var (
 	bNodeKeys    = []byte("node_keys")
 	bProposals   = []byte("proposals")
 	bListings    = []byte("listings")     // ordinal (4 bytes, big-endian) -> Listing
-	bListingHist = []byte("listing_hist") // ordinal, seq: the entries that touched a listing
+	bListingHist = []byte("listing_hist") // seq, ordinal: the entries that touched a listing
 	bRes         = []byte("reservations")
 	bResByAgency = []byte("res_by_agency")
-	bChildRes    = []byte("child_res")
 	bDue         = []byte("due")
-	bIdem        = []byte("idem")
+	bIdem        = []byte("idem") // seq -> agency NUL id of the accepted command
 	bEntries     = []byte("entries")
 	bHashes      = []byte("hashes")
 	bTree        = []byte("tree")
@@ -56,7 +55,7 @@ var (
 	bRejected = []byte("rejected")
 
 	stateBuckets = [][]byte{bMeta, bAgencies, bKids, bNodeKeys, bProposals, bListings, bListingHist,
-		bRes, bResByAgency, bChildRes, bDue, bIdem, bEntries, bHashes, bTree,
+		bRes, bResByAgency, bDue, bIdem, bEntries, bHashes, bTree,
 		bFeeAccounts, bFeeTransfers, bFeePending, bFeeAgencyXfers, bFeeOblXfers, bFeeRunXfers,
 		bFeeObligations, bFeeByRes, bFeeByAgency, bFeeUnsettled, bFeePayments, bFeeRuns}
 	localBuckets = [][]byte{bLocal, bRejected}
@@ -73,7 +72,27 @@ var (
 	kFees        = []byte("fee_schedule")
 	kOrdinalNext = []byte("ordinal_next")
 	kApplied     = []byte("applied_index")
+	kFormat      = []byte("format")
 )
+
+// storeFormat is the layout of ledger.db, recorded at genesis. 2: the
+// idempotency and listing-history buckets are keyed by sequence (append
+// only) and there is no per-child bucket (the state cache derives it).
+// A file of another format is refused rather than misread.
+const storeFormat = 2
+
+// checkFormat refuses a ledger written in another layout. An empty file
+// (no genesis yet) has none.
+func checkFormat(tx *bolt.Tx) error {
+	m := tx.Bucket(bMeta)
+	if m.Get(kGenesisHash) == nil {
+		return nil
+	}
+	if f := getU64(m, kFormat); f != storeFormat {
+		return fmt.Errorf("%w: ledger.db has format %d; this raaft reads format %d", ErrFormat, f, storeFormat)
+	}
+	return nil
+}
 
 // Options configure a Ledger. The zero value is the production setting.
 type Options struct {
@@ -110,6 +129,7 @@ type Ledger struct {
 
 	keys  *keyCache
 	index *searchIndex
+	cache *stateCache
 }
 
 // Hash is a SHA-256 digest, shown as hex.
@@ -188,11 +208,26 @@ func (l *Ledger) openDB() error {
 	l.db = db
 	l.keys = newKeyCache()
 	l.index = newSearchIndex()
+	l.cache = newStateCache()
 	if err := db.View(func(tx *bolt.Tx) error {
+		if err := checkFormat(tx); err != nil {
+			return err
+		}
 		if err := l.keys.load(tx); err != nil {
 			return err
 		}
-		return l.index.load(tx)
+		if err := tx.Bucket(bListings).ForEach(func(_, v []byte) error {
+			var li Listing
+			if err := jsonUnmarshal(v, &li); err != nil {
+				return err
+			}
+			l.index.put(&li)
+			l.cache.addListing(&li)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return l.cache.load(tx)
 	}); err != nil {
 		db.Close()
 		return fmt.Errorf("ledger: load caches: %w", err)

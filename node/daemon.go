@@ -79,6 +79,9 @@ func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
 		}
 		l, err = ledger.Open(path, opts)
 	}
+	if errors.Is(err, ledger.ErrFormat) {
+		return nil, fmt.Errorf("%w; the data directory %s was written by another version of raaft: restore a backup made by this version, or start afresh on an empty data directory (for raaft dev up, remove its directory: make clean)", err, d.cfg.Node.DataDir)
+	}
 	if err != nil {
 		return nil, err
 	}

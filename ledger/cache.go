@@ -1,0 +1,168 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// stateCache is the state the apply loop reads on every command, kept
+// decoded in memory, and the indexes whose keys are random (so that in
+// bbolt each entry would dirty pages of its own):
+//
+//   - every listing, by ordinal, and every reservation a listing names as
+//     its hold (active, confirmed or placed): a reserve or release reads
+//     both, and decoding them from JSON was a fifth of an entry's cost;
+//   - the idempotency id of every accepted command: the command's id is a
+//     hash, so a bbolt index keyed by it wrote a random page per entry;
+//   - each listing's history and each child's active holds, likewise.
+//
+// bbolt stores the same facts in append-only form (idem: seq -> agency
+// NUL id; listing_hist: seq, ordinal), so a batch writes at the end of
+// those buckets. The cache is derived state, like the search index: built
+// from ledger.db on open and restore, updated after each committed batch
+// from the batch's own writes (applier.merge), never hashed or stored.
+// Check compares it with the database.
+//
+// Memory: about 200 bytes a listing, 60 bytes an accepted command and 8
+// bytes a listing's history entry (a federation of England's size writes
+// some 100,000 commands a year).
+//
+// Only the FSM goroutine writes it (in merge, under mu); that goroutine
+// reads it without the lock, other readers take mu.RLock.
+type stateCache struct {
+	mu        sync.RWMutex
+	listings  []Listing              // by ordinal; Token "" where there is none
+	holds     map[uint64]Reservation // every reservation some listing holds (HoldID)
+	idem      map[idemHash]uint64    // accepted commands: idemHashOf(agency NUL id) -> seq
+	idemSpill map[string]uint64      // ids whose hash an earlier id already had (expected empty)
+	hist      map[uint32][]uint64    // listing ordinal -> the entries that touched it, ascending
+	children  map[string][]uint64    // holder NUL child token -> the child's active holds
+}
+
+// idemHash is a 128-bit digest of an idempotency key: the map keeps 16
+// bytes a command instead of the key. A hit is confirmed against the
+// stored key, so a collision costs a spill entry, never a wrong answer.
+type idemHash [16]byte
+
+func idemHashOf(key []byte) idemHash {
+	sum := sha256.Sum256(key)
+	return idemHash(sum[:16])
+}
+
+func newStateCache() *stateCache {
+	return &stateCache{holds: map[uint64]Reservation{}, idem: map[idemHash]uint64{},
+		idemSpill: map[string]uint64{}, hist: map[uint32][]uint64{}, children: map[string][]uint64{}}
+}
+
+// load builds the cache from the database. The listings come from the
+// search index's own pass over the listings bucket (addListing).
+func (c *stateCache) load(tx *bolt.Tx) error {
+	rb := tx.Bucket(bRes)
+	for i := range c.listings {
+		li := &c.listings[i]
+		if li.Token == "" || li.HoldID == 0 {
+			continue
+		}
+		var r Reservation
+		if ok, err := getJSON(rb, u64(li.HoldID), &r); err != nil || !ok {
+			return fmt.Errorf("%w: listing %s holds missing reservation %d", ErrCorrupt, li.Token, li.HoldID)
+		}
+		c.holds[r.ID] = r
+		if r.Status == ResActive {
+			for _, ch := range r.ChildTokens {
+				k := childKey(r.Holder, ch)
+				c.children[k] = append(c.children[k], r.ID)
+			}
+		}
+	}
+	err := tx.Bucket(bIdem).ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("%w: idempotency record key %x", ErrCorrupt, k)
+		}
+		c.addIdem(v, bytesU64(k))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bListingHist).ForEach(func(k, _ []byte) error {
+		if len(k) != histKeyLen {
+			return fmt.Errorf("%w: listing history key %x", ErrCorrupt, k)
+		}
+		c.addHist(binary.BigEndian.Uint32(k[8:]), bytesU64(k[:8]))
+		return nil
+	})
+}
+
+// addListing files a listing under its ordinal.
+func (c *stateCache) addListing(li *Listing) {
+	for int(li.Ordinal) >= len(c.listings) {
+		c.listings = append(c.listings, Listing{})
+	}
+	c.listings[li.Ordinal] = *li
+}
+
+// listing returns the committed listing with this ordinal.
+func (c *stateCache) listing(ord uint32) (Listing, bool) {
+	if int(ord) >= len(c.listings) || c.listings[ord].Token == "" {
+		return Listing{}, false
+	}
+	return c.listings[ord], true
+}
+
+// addIdem records that the command with idempotency key key was accepted
+// at seq. A key is accepted once, so a hash already present is another
+// key's: a collision, kept exactly in the spill map.
+func (c *stateCache) addIdem(key []byte, seq uint64) {
+	h := idemHashOf(key)
+	if _, ok := c.idem[h]; ok {
+		c.idemSpill[string(key)] = seq
+		return
+	}
+	c.idem[h] = seq
+}
+
+// idemSeq returns the sequence of the accepted command with idempotency
+// key key, reading stored keys through stored to confirm a hash hit.
+func (c *stateCache) idemSeq(key []byte, stored func(uint64) []byte) (uint64, bool) {
+	if seq, ok := c.idemSpill[string(key)]; ok {
+		return seq, true
+	}
+	seq, ok := c.idem[idemHashOf(key)]
+	if !ok || !bytes.Equal(stored(seq), key) {
+		return 0, false
+	}
+	return seq, true
+}
+
+func (c *stateCache) addHist(ord uint32, seq uint64) {
+	h := c.hist[ord]
+	if n := len(h); n > 0 && h[n-1] >= seq {
+		return // the same entry touched the listing twice
+	}
+	c.hist[ord] = append(h, seq)
+}
+
+// history returns a copy of the sequences of the entries that touched a listing.
+func (c *stateCache) history(ord uint32) []uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.hist[ord])
+}
+
+func childKey(holder, child string) string { return holder + "\x00" + child }
+
+// cloneReservation returns r with slices of its own, so that a copy the
+// applier changes never aliases the cache.
+func cloneReservation(r *Reservation) *Reservation {
+	cp := *r
+	cp.ChildTokens = slices.Clone(r.ChildTokens)
+	cp.Flags = slices.Clone(r.Flags)
+	return &cp
+}
