@@ -1,10 +1,14 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
 	"strings"
 	"testing"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
 )
 
 // TestDecodePublicKeyRefusesWeakKeys: a registered key must be a
@@ -31,6 +35,45 @@ func TestDecodePublicKeyRefusesWeakKeys(t *testing.T) {
 	} {
 		if _, err := decodePublicKey(c.key); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v; want an error saying %q", name, err, c.want)
+		}
+	}
+}
+
+// TestSignMatchesJWX: Signer.Sign gives, byte for byte, the compact JWS
+// jwx's jws.Sign gives for the same key, header and payload, and jwx
+// verifies it; after a rotation too.
+func TestSignMatchesJWX(t *testing.T) {
+	for i, seed := range []byte{1, 2} {
+		priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+		s, err := NewSigner("a1", priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 { // a rotated signer
+			if err := s.Rotate(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))); err != nil {
+				t.Fatal(err)
+			}
+			priv = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+		}
+		for _, payload := range [][]byte{nil, []byte("{}"), []byte(`{"v":1,"type":"listing.publish","payload":{"token":"x"}}`), bytes.Repeat([]byte{0xff, 0, 'a'}, 700)} {
+			got, err := s.Sign(payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := jws.NewHeaders()
+			if err := h.Set(jws.KeyIDKey, s.KID()); err != nil {
+				t.Fatal(err)
+			}
+			want, err := jws.Sign(payload, jws.WithKey(jwa.EdDSA(), priv, jws.WithProtectedHeaders(h)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("Sign:\n%s\njws.Sign:\n%s", got, want)
+			}
+			if v, err := jws.Verify(got, jws.WithKey(jwa.EdDSA(), priv.Public())); err != nil || !bytes.Equal(v, payload) {
+				t.Fatalf("jws.Verify: %v", err)
+			}
 		}
 	}
 }
