@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +53,17 @@ func BenchmarkCluster(b *testing.B) {
 	for _, clients := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			runClusterLoad(b, nodes, hc, clients)
+			if os.Getenv("TMPMET") != "" {
+				for _, nd := range nodes {
+					toks, _ := devTokens(nd)
+					m, _ := protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleOperator], hc).Metrics(ctx)
+					for _, ln := range strings.Split(string(m), "\n") {
+						if strings.Contains(ln, "raaft_raft_") && (strings.Contains(ln, "quantile=\"0.5\"") || strings.Contains(ln, "_sum") || strings.Contains(ln, "_count")) {
+							fmt.Println(nd.ag.id, ln)
+						}
+					}
+				}
+			}
 		})
 	}
 }
@@ -78,6 +92,7 @@ func runClusterLoad(b *testing.B, nodes []*devNode, hc *http.Client, clients int
 	var wg sync.WaitGroup
 	var errs sync.Map
 	b.ResetTimer()
+	nodeCPU0, clientCPU0, udp0 := nodesCPU(b, nodes), processCPU(), udpDatagramsSent()
 	start := time.Now()
 	for i := range ws {
 		wg.Go(func() {
@@ -101,6 +116,7 @@ func runClusterLoad(b *testing.B, nodes []*devNode, hc *http.Client, clients int
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	nodeCPU, clientCPU, udp := nodesCPU(b, nodes)-nodeCPU0, processCPU()-clientCPU0, udpDatagramsSent()-udp0
 	b.StopTimer()
 	errs.Range(func(k, v any) bool { b.Fatalf("worker %v: %v", k, v); return false })
 	all := slices.Concat(lat...)
@@ -110,7 +126,66 @@ func runClusterLoad(b *testing.B, nodes []*devNode, hc *http.Client, clients int
 	b.ReportMetric(pct(50), "p50-ms")
 	b.ReportMetric(pct(90), "p90-ms")
 	b.ReportMetric(pct(99), "p99-ms")
+	b.ReportMetric(float64(nodeCPU.Microseconds())/float64(len(all)), "node-cpu-µs/write")
+	b.ReportMetric(float64(clientCPU.Microseconds())/float64(len(all)), "client-cpu-µs/write")
+	b.ReportMetric(float64(udp)/float64(len(all)), "udp-datagrams/write")
 	b.ReportMetric(0, "ns/op")
+}
+
+// nodesCPU is the CPU time (user and system) the node processes have used
+// so far, from /proc/PID/stat.
+func nodesCPU(b *testing.B, nodes []*devNode) time.Duration {
+	var sum time.Duration
+	for _, nd := range nodes {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", nd.cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// fields after the command name in parentheses; utime and stime are the 14th and 15th
+		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		sum += time.Duration(ut+st) * time.Second / clockTicksPerSecond
+	}
+	return sum
+}
+
+// udpDatagramsSent is the machine's count of UDP datagrams sent
+// (OutDatagrams in /proc/net/snmp): on this machine during the benchmark,
+// the QUIC packets the nodes exchange. 0 where it cannot be read.
+func udpDatagramsSent() int64 {
+	raw, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var names []string
+	for _, ln := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(ln, "Udp: ") {
+			continue
+		}
+		f := strings.Fields(ln)[1:]
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "OutDatagrams" && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+// clockTicksPerSecond is Linux's USER_HZ, the unit of /proc/PID/stat times.
+const clockTicksPerSecond = 100
+
+// processCPU is the CPU time this process (the clients) has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func execGoBuild(out string) ([]byte, error) {
