@@ -58,6 +58,8 @@ type Record struct {
 	Data      []byte `json:"-"` // the signed genesis document or command JWS, exactly as received
 	EntryHash Hash   `json:"entry_hash"`
 	LeafHash  Hash   `json:"leaf_hash"`
+
+	nodes [][]byte // the tree nodes stored with the entry (Verify recomputes them)
 }
 
 func decodeRecord(b []byte) (Record, error) {
@@ -194,11 +196,20 @@ func (l *Ledger) verifyParallel(entries []Entry) (out []verified, stop func()) {
 	for i := range out {
 		out[i].done = make(chan struct{})
 	}
+	if len(entries) <= verifyChunkEntries {
+		// one chunk is one worker's work: do it here, rather than start a
+		// goroutine and wake this one when it is done (measured: about a
+		// tenth of a one-entry batch)
+		var checks [verifyChunkEntries]sigCheck
+		var pending [verifyChunkEntries]*sigCheck
+		l.verifyChunk(entries, out, checks[:len(entries)], pending[:0])
+		return out, func() {}
+	}
 	workers := l.opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, len(entries))
+	workers = min(workers, (len(entries)+verifyChunkEntries-1)/verifyChunkEntries)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -323,24 +334,26 @@ func (a *applier) held(r *Reservation) bool {
 // appendBuckets are the state buckets that grow at their end, and
 // appendFillPercent is the page fill bbolt splits them at (its maximum):
 // with bbolt's default of half-full pages a batch writes more pages of
-// them (measured: 331 instead of 422 for 512 publishes). Entries, hashes,
-// the tree (post-order keys), the idempotency records and the listing
-// history only ever grow at the end: their keys are sequences. Listings
-// are keyed by ordinal, so they grow at the end on publish and otherwise
-// change in place (a value that grows in a full page splits it, as it
-// would at any fill).
-var appendBuckets = [][]byte{bEntries, bHashes, bTree, bListings, bListingHist, bIdem}
+// them (measured: 331 instead of 422 for 512 publishes). Entries only
+// ever grow at the end: their keys are sequences. Listings are keyed by
+// ordinal, so they grow at the end on publish and otherwise change in
+// place (a value that grows in a full page splits it, as it would at any
+// fill).
+var appendBuckets = [][]byte{bEntries, bListings}
 
 const appendFillPercent = 1.0
 
 // applier holds one batch's working state inside a write transaction.
 type applier struct {
-	l     *Ledger
-	tx    *bolt.Tx
-	meta  *bolt.Bucket
-	rng   *compact.Range
-	head  Hash
-	clock int64
+	l       *Ledger
+	tx      *bolt.Tx
+	meta    *bolt.Bucket
+	hb      *bolt.Bucket // the head bucket
+	entries *bolt.Bucket
+	rng     *compact.Range
+	head    Hash
+	clock   int64
+	ords    []uint32 // listings the command being applied touched (putListing)
 
 	newKeys  []keyEntry
 	dirty    []string
@@ -369,12 +382,13 @@ type histItem struct {
 }
 
 func newApplier(tx *bolt.Tx, l *Ledger) *applier {
-	return &applier{l: l, tx: tx, meta: tx.Bucket(bMeta), dirtySet: map[string]Listing{}, agencies: map[string]*Agency{},
+	return &applier{l: l, tx: tx, meta: tx.Bucket(bMeta), hb: tx.Bucket(bHead), entries: tx.Bucket(bEntries),
+		dirtySet: map[string]Listing{}, agencies: map[string]*Agency{},
 		dirtyRes: map[uint64]*Reservation{}, newIdem: map[string]uint64{}, children: map[string][]uint64{}}
 }
 
 func (a *applier) load() error {
-	r, err := loadRange(a.meta)
+	r, err := loadRange(a.hb)
 	if err != nil {
 		return err
 	}
@@ -382,19 +396,19 @@ func (a *applier) load() error {
 	for _, name := range appendBuckets {
 		a.tx.Bucket(name).FillPercent = appendFillPercent
 	}
-	copy(a.head[:], a.meta.Get(kHead))
-	a.clock = int64(getU64(a.meta, kClock))
+	copy(a.head[:], a.hb.Get(kHead))
+	a.clock = int64(getU64(a.hb, kClock))
 	return nil
 }
 
 func (a *applier) finish() error {
-	if err := storeRange(a.meta, a.rng); err != nil {
+	if err := storeRange(a.hb, a.rng); err != nil {
 		return err
 	}
-	if err := a.meta.Put(kHead, a.head[:]); err != nil {
+	if err := a.hb.Put(kHead, a.head[:]); err != nil {
 		return err
 	}
-	return a.meta.Put(kClock, u64(uint64(a.clock)))
+	return a.hb.Put(kClock, u64(uint64(a.clock)))
 }
 
 // markDirty remembers the newest version of a listing the batch wrote,
@@ -432,6 +446,7 @@ func (a *applier) applyOne(v *verified) (Result, error) {
 		return prev, err
 	}
 	c := &cmdCtx{cmd: cmd, now: max(a.clock, v.timeMs), seq: a.rng.End(), agent: agent}
+	a.ords = a.ords[:0]
 	rj, err = a.dispatch(c, payload)
 	if err != nil {
 		return Result{}, err
@@ -441,14 +456,15 @@ func (a *applier) applyOne(v *verified) (Result, error) {
 		return res, putJSON(a.tx.Bucket(bRejected), idemKey, res)
 	}
 	a.clock = c.now
-	res, err := a.appendEntry(kindCommand, v.timeMs, joinJWS(v.jws))
+	// an accepted command is remembered by its sequence (its entry holds
+	// the key); the result is derived on a retry
+	res, err := a.appendEntry(kindCommand, v.timeMs, joinJWS(v.jws), idemKey)
 	if err != nil {
 		return Result{}, err
 	}
-	// an accepted command is remembered by its sequence; the result is derived on a retry
 	a.newIdem[string(idemKey)] = res.Seq
 	a.newIdemKeys = append(a.newIdemKeys, string(idemKey))
-	return res, a.tx.Bucket(bIdem).Put(u64(res.Seq), idemKey)
+	return res, nil
 }
 
 // joinJWS returns the exact compact bytes that were verified.
@@ -505,14 +521,24 @@ func (a *applier) previousResult(idemKey []byte) (Result, bool, error) {
 // in the rejected ones. The FSM goroutine calls it as it is; other
 // callers hold c.mu for reading.
 func previousResult(tx *bolt.Tx, c *stateCache, idemKey []byte) (Result, bool, error) {
-	idem := tx.Bucket(bIdem)
-	if seq, ok := c.idemSeq(idemKey, func(seq uint64) []byte { return idem.Get(u64(seq)) }); ok {
+	if seq, ok := c.idemSeq(idemKey, storedIdem(tx.Bucket(bEntries))); ok {
 		return duplicateOf(tx, seq)
 	}
 	var res Result
 	ok, err := getJSON(tx.Bucket(bRejected), idemKey, &res)
 	res.Duplicate = ok
 	return res, ok, err
+}
+
+// storedIdem reads the idempotency key an entry holds (nil if none).
+func storedIdem(entries *bolt.Bucket) func(seq uint64) []byte {
+	return func(seq uint64) []byte {
+		f, err := entryValue(entries, seq)
+		if err != nil {
+			return nil
+		}
+		return f.idem
+	}
 }
 
 func duplicateOf(tx *bolt.Tx, seq uint64) (Result, bool, error) {
@@ -536,41 +562,43 @@ func (l *Ledger) PreviousResult(agency, id string) (res Result, ok bool, err err
 
 // acceptedResult rebuilds the result of the accepted entry seq.
 func acceptedResult(tx *bolt.Tx, seq uint64) (Result, error) {
-	var eh, rh Hash
-	copy(eh[:], tx.Bucket(bHashes).Get(u64(seq)))
-	root, err := rootAt(tx.Bucket(bTree), seq+1)
+	entries := tx.Bucket(bEntries)
+	f, err := entryValue(entries, seq)
 	if err != nil {
 		return Result{}, err
 	}
+	eh := f.hash
+	root, err := rootAt(entries, seq+1)
+	if err != nil {
+		return Result{}, err
+	}
+	var rh Hash
 	copy(rh[:], root)
 	return Result{Accepted: true, Seq: seq, EntryHash: &eh, Root: &rh, TreeSize: seq + 1}, nil
 }
 
-// appendEntry adds an accepted entry to the ledger: record, hash chain and Merkle tree.
-func (a *applier) appendEntry(kind byte, timeMs int64, data []byte) (Result, error) {
+// appendEntry adds an accepted entry to the ledger: its record, chained
+// hash, the tree nodes its leaf completes, the command's idempotency key
+// and the listings it touched, as one value (entry.go).
+func (a *applier) appendEntry(kind byte, timeMs int64, data, idemKey []byte) (Result, error) {
 	seq := a.rng.End()
 	rec := encodeRecord(kind, seq, timeMs, data)
 	d := sha256.New()
 	d.Write(a.head[:])
 	d.Write(rec)
-	var eh Hash
-	copy(eh[:], d.Sum(nil))
-	tree := a.tx.Bucket(bTree)
-	var putErr error
-	err := a.rng.Append(treeHasher.HashLeaf(rec), func(id compact.NodeID, h []byte) {
-		if putErr == nil {
-			putErr = tree.Put(nodeKey(id), h)
-		}
-	})
-	if err != nil || putErr != nil {
-		return Result{}, fmt.Errorf("merkle append: %v %v", err, putErr)
+	f := entryFields{idem: idemKey, ords: a.ords, record: rec}
+	d.Sum(f.hash[:0])
+	f.nodes = make([][]byte, 0, nodesCompleted(seq))
+	if err := a.rng.Append(treeHasher.HashLeaf(rec), func(_ compact.NodeID, h []byte) { f.nodes = append(f.nodes, h) }); err != nil {
+		return Result{}, fmt.Errorf("merkle append: %w", err)
 	}
-	if err := a.tx.Bucket(bEntries).Put(u64(seq), rec); err != nil {
+	if len(f.nodes) != nodesCompleted(seq) {
+		panic(fmt.Sprintf("ledger: leaf %d completed %d tree nodes, not %d", seq, len(f.nodes), nodesCompleted(seq)))
+	}
+	if err := a.entries.Put(u64(seq), encodeEntryValue(&f)); err != nil {
 		return Result{}, err
 	}
-	if err := a.tx.Bucket(bHashes).Put(u64(seq), eh[:]); err != nil {
-		return Result{}, err
-	}
+	eh := f.hash
 	a.head = eh
 	root, err := a.rng.GetRootHash(nil)
 	if err != nil {
@@ -645,7 +673,7 @@ func (a *applier) applyGenesis(g *Genesis, doc []byte) error {
 		return err
 	}
 	a.clock = g.TimeMs
-	if _, err := a.appendEntry(kindGenesis, g.TimeMs, doc); err != nil {
+	if _, err := a.appendEntry(kindGenesis, g.TimeMs, doc, nil); err != nil {
 		return err
 	}
 	return a.finish()

@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
@@ -22,9 +21,9 @@ import (
 //     hash, so a bbolt index keyed by it wrote a random page per entry;
 //   - each listing's history and each child's active holds, likewise.
 //
-// bbolt stores the same facts in append-only form (idem: seq -> agency
-// NUL id; listing_hist: seq, ordinal), so a batch writes at the end of
-// those buckets. The cache is derived state, like the search index: built
+// bbolt stores the same facts with each entry (its idempotency key and the
+// listings it touched, entry.go), so a batch writes at the end of the
+// entries bucket only. The cache is derived state, like the search index: built
 // from ledger.db on open and restore, updated after each committed batch
 // from the batch's own writes (applier.merge), never hashed or stored.
 // Check compares it with the database.
@@ -81,21 +80,18 @@ func (c *stateCache) load(tx *bolt.Tx) error {
 			}
 		}
 	}
-	err := tx.Bucket(bIdem).ForEach(func(k, v []byte) error {
-		if len(k) != 8 {
-			return fmt.Errorf("%w: idempotency record key %x", ErrCorrupt, k)
+	return tx.Bucket(bEntries).ForEach(func(k, v []byte) error {
+		f, err := decodeEntryValue(v)
+		if err != nil {
+			return err
 		}
-		c.addIdem(v, bytesU64(k))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bListingHist).ForEach(func(k, _ []byte) error {
-		if len(k) != histKeyLen {
-			return fmt.Errorf("%w: listing history key %x", ErrCorrupt, k)
+		seq := bytesU64(k)
+		if len(f.idem) > 0 {
+			c.addIdem(f.idem, seq)
 		}
-		c.addHist(binary.BigEndian.Uint32(k[8:]), bytesU64(k[:8]))
+		for _, o := range f.ords {
+			c.addHist(o, seq)
+		}
 		return nil
 	})
 }

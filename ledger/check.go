@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -189,8 +188,7 @@ func checkListings(tx *bolt.Tx, c *stateCache, touched []Listing) error {
 
 // checkHead checks that the stored compact range agrees with the stored tree nodes.
 func checkHead(tx *bolt.Tx) error {
-	m := tx.Bucket(bMeta)
-	r, err := loadRange(m)
+	r, err := loadRange(tx.Bucket(bHead))
 	if err != nil {
 		return err
 	}
@@ -198,7 +196,7 @@ func checkHead(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	fromNodes, err := rootAt(tx.Bucket(bTree), r.End())
+	fromNodes, err := rootAt(tx.Bucket(bEntries), r.End())
 	if err != nil {
 		return err
 	}
@@ -302,13 +300,17 @@ func checkCachedChildren(got, want map[string][]uint64) error {
 }
 
 func checkCachedIdem(tx *bolt.Tx, c *stateCache) error {
-	idem := tx.Bucket(bIdem)
-	stored := func(seq uint64) []byte { return idem.Get(u64(seq)) }
+	entries := tx.Bucket(bEntries)
+	stored := storedIdem(entries)
 	n := 0
-	err := idem.ForEach(func(k, v []byte) error {
+	err := entries.ForEach(func(k, v []byte) error {
+		f, err := decodeEntryValue(v)
+		if err != nil || len(f.idem) == 0 {
+			return err
+		}
 		n++
-		if seq, ok := c.idemSeq(v, stored); !ok || seq != bytesU64(k) {
-			return fmt.Errorf("%w: state cache finds command %q at %d (%v); stored at %d", ErrCorrupt, v, seq, ok, bytesU64(k))
+		if seq, ok := c.idemSeq(f.idem, stored); !ok || seq != bytesU64(k) {
+			return fmt.Errorf("%w: state cache finds command %q at %d (%v); stored at %d", ErrCorrupt, f.idem, seq, ok, bytesU64(k))
 		}
 		return nil
 	})
@@ -323,10 +325,12 @@ func checkCachedIdem(tx *bolt.Tx, c *stateCache) error {
 
 func checkCachedHist(tx *bolt.Tx, c *stateCache) error {
 	want := map[uint32][]uint64{}
-	err := tx.Bucket(bListingHist).ForEach(func(k, _ []byte) error {
-		ord := binary.BigEndian.Uint32(k[8:])
-		want[ord] = append(want[ord], bytesU64(k[:8]))
-		return nil
+	err := tx.Bucket(bEntries).ForEach(func(k, v []byte) error {
+		f, err := decodeEntryValue(v)
+		for _, o := range f.ords {
+			want[o] = append(want[o], bytesU64(k))
+		}
+		return err
 	})
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
-	"math/bits"
 	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -14,29 +13,19 @@ import (
 )
 
 // The ledger is an RFC 6962 Merkle tree over entry records, kept with
-// transparency-dev/merkle. Every perfect subtree's hash is stored in the
-// tree bucket as it completes, so inclusion and consistency proofs and
-// historical roots read O(log n) nodes and never rehash leaves.
+// transparency-dev/merkle. Every perfect subtree's hash is stored as it
+// completes, with the entry whose leaf completes it (entry.go), so
+// inclusion and consistency proofs and historical roots read O(log n)
+// entries and never rehash leaves.
 var (
 	treeHasher   = rfc6962.DefaultHasher
 	rangeFactory = &compact.RangeFactory{Hash: treeHasher.HashChildren}
 )
 
-// nodeKey is a tree node's key: its position in post-order, the order in
-// which nodes complete as leaves are appended. The node (level l, index i)
-// completes with leaf m-1, m = (i+1)·2^l; the 2(m-1) - popcount(m-1)
-// nodes completed by the leaves before it come first, then that leaf's
-// new nodes level by level. So each batch's nodes land at the end of the
-// bucket, on its last page, instead of at the end of every level's key
-// range (about one page per level per batch, when keys led with the level).
-func nodeKey(id compact.NodeID) []byte {
-	m := (id.Index + 1) << id.Level
-	return u64(2*(m-1) - uint64(bits.OnesCount64(m-1)) + uint64(id.Level))
-}
-
-func loadRange(m *bolt.Bucket) (*compact.Range, error) {
-	size := getU64(m, kSize)
-	raw := m.Get(kRange)
+// loadRange reads the compact range of the whole tree from the head bucket.
+func loadRange(h *bolt.Bucket) (*compact.Range, error) {
+	size := getU64(h, kSize)
+	raw := h.Get(kRange)
 	if len(raw)%sha256.Size != 0 {
 		return nil, fmt.Errorf("%w: compact range has %d bytes", ErrCorrupt, len(raw))
 	}
@@ -51,19 +40,20 @@ func loadRange(m *bolt.Bucket) (*compact.Range, error) {
 	return r, nil
 }
 
-func storeRange(m *bolt.Bucket, r *compact.Range) error {
+func storeRange(h *bolt.Bucket, r *compact.Range) error {
 	hs := r.Hashes()
 	raw := make([]byte, 0, len(hs)*sha256.Size)
 	for _, h := range hs {
 		raw = append(raw, h...)
 	}
-	if err := m.Put(kRange, raw); err != nil {
+	if err := h.Put(kRange, raw); err != nil {
 		return err
 	}
-	return m.Put(kSize, u64(r.End()))
+	return h.Put(kSize, u64(r.End()))
 }
 
-// rootAt returns the root of the tree of the first size leaves.
+// rootAt returns the root of the tree of the first size leaves, from the
+// nodes stored in the entries bucket.
 func rootAt(tree *bolt.Bucket, size uint64) ([]byte, error) {
 	if size == 0 {
 		return treeHasher.EmptyRoot(), nil
@@ -83,11 +73,12 @@ func rootAt(tree *bolt.Bucket, size uint64) ([]byte, error) {
 func nodeHashes(tree *bolt.Bucket, ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
-		v := tree.Get(nodeKey(id))
-		if v == nil {
-			return nil, fmt.Errorf("%w: tree node (%d,%d) missing", ErrCorrupt, id.Level, id.Index)
+		seq, level := nodeHome(id)
+		f, err := entryValue(tree, seq)
+		if err != nil || level >= len(f.nodes) {
+			return nil, fmt.Errorf("%w: tree node (%d,%d) missing (%v)", ErrCorrupt, id.Level, id.Index, err)
 		}
-		out[i] = append([]byte(nil), v...)
+		out[i] = append([]byte(nil), f.nodes[level]...)
 	}
 	return out, nil
 }
@@ -114,14 +105,14 @@ type ConsistencyProof struct {
 // given size (0 means the current size).
 func (l *Ledger) Inclusion(seq, size uint64) (p InclusionProof, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		cur := getU64(tx.Bucket(bMeta), kSize)
+		cur := getU64(tx.Bucket(bHead), kSize)
 		if size == 0 {
 			size = cur
 		}
 		if size > cur || seq >= size {
 			return fmt.Errorf("%w: entry %d in a tree of size %d (ledger size %d)", ErrNotFound, seq, size, cur)
 		}
-		tree := tx.Bucket(bTree)
+		tree := tx.Bucket(bEntries)
 		path, err := proofPath(tree, func() (proof.Nodes, error) { return proof.Inclusion(seq, size) })
 		if err != nil {
 			return err
@@ -130,9 +121,12 @@ func (l *Ledger) Inclusion(seq, size uint64) (p InclusionProof, err error) {
 		if err != nil {
 			return err
 		}
-		leaf := tree.Get(nodeKey(compact.NewNodeID(0, seq)))
+		leaf, err := nodeHashes(tree, []compact.NodeID{compact.NewNodeID(0, seq)})
+		if err != nil {
+			return err
+		}
 		p = InclusionProof{Seq: seq, Size: size, Path: toHashes(path)}
-		copy(p.LeafHash[:], leaf)
+		copy(p.LeafHash[:], leaf[0])
 		copy(p.Root[:], root)
 		return nil
 	})
@@ -142,14 +136,14 @@ func (l *Ledger) Inclusion(seq, size uint64) (p InclusionProof, err error) {
 // Consistency returns a consistency proof between two tree sizes (size2 0 means current).
 func (l *Ledger) Consistency(size1, size2 uint64) (p ConsistencyProof, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		cur := getU64(tx.Bucket(bMeta), kSize)
+		cur := getU64(tx.Bucket(bHead), kSize)
 		if size2 == 0 {
 			size2 = cur
 		}
 		if size1 == 0 || size1 > size2 || size2 > cur {
 			return fmt.Errorf("%w: consistency %d..%d (ledger size %d; sizes must be 1 <= size1 <= size2)", ErrNotFound, size1, size2, cur)
 		}
-		tree := tx.Bucket(bTree)
+		tree := tx.Bucket(bEntries)
 		path, err := proofPath(tree, func() (proof.Nodes, error) { return proof.Consistency(size1, size2) })
 		if err != nil {
 			return err
@@ -274,10 +268,10 @@ func (c *keyCache) load(tx *bolt.Tx) error {
 // for co-signing a checkpoint another node signed at that size.
 func (l *Ledger) RootAt(size uint64) (h Hash, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		if cur := getU64(tx.Bucket(bMeta), kSize); size > cur {
+		if cur := getU64(tx.Bucket(bHead), kSize); size > cur {
 			return fmt.Errorf("%w: tree size %d (ledger size %d)", ErrNotFound, size, cur)
 		}
-		root, err := rootAt(tx.Bucket(bTree), size)
+		root, err := rootAt(tx.Bucket(bEntries), size)
 		copy(h[:], root)
 		return err
 	})

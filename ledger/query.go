@@ -105,7 +105,7 @@ func (l *Ledger) ListingHistory(token string, limit int) (out []HistoryEntry, er
 			}
 			return err
 		}
-		hist, size := l.cache.history(li.Ordinal), getU64(tx.Bucket(bMeta), kSize)
+		hist, size := l.cache.history(li.Ordinal), getU64(tx.Bucket(bHead), kSize)
 		for _, seq := range hist[:min(len(hist), limit)] {
 			if seq >= size {
 				break // committed after this read began
@@ -185,16 +185,15 @@ func (l *Ledger) Entry(seq uint64) (e HistoryEntry, err error) {
 }
 
 func entryAt(tx *bolt.Tx, seq uint64) (HistoryEntry, error) {
-	raw := tx.Bucket(bEntries).Get(u64(seq))
-	if raw == nil {
-		return HistoryEntry{}, fmt.Errorf("%w: entry %d", ErrNotFound, seq)
+	f, err := entryValue(tx.Bucket(bEntries), seq)
+	if err != nil {
+		return HistoryEntry{}, err
 	}
-	r, err := decodeRecord(raw)
+	r, err := recordOf(&f)
 	if err != nil {
 		return HistoryEntry{}, err
 	}
 	r.Data = bytes.Clone(r.Data)
-	copy(r.EntryHash[:], tx.Bucket(bHashes).Get(u64(seq)))
 	e := HistoryEntry{Record: r}
 	if r.Kind == "command" {
 		if j, err := parseCompact(r.Data, nil); err == nil {
@@ -208,18 +207,29 @@ func entryAt(tx *bolt.Tx, seq uint64) (HistoryEntry, error) {
 // inside one read transaction (for verification and export).
 func (l *Ledger) ForEachEntry(from uint64, fn func(r Record) error) error {
 	return l.view(func(tx *bolt.Tx) error {
-		h := tx.Bucket(bHashes)
 		c := tx.Bucket(bEntries).Cursor()
 		for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
-			r, err := decodeRecord(v)
+			f, err := decodeEntryValue(v)
 			if err != nil {
 				return err
 			}
-			copy(r.EntryHash[:], h.Get(k))
+			r, err := recordOf(&f)
+			if err != nil {
+				return err
+			}
 			if err := fn(r); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// recordOf decodes an entry value's record, with its stored entry hash
+// and tree nodes.
+func recordOf(f *entryFields) (Record, error) {
+	r, err := decodeRecord(f.record)
+	r.EntryHash = f.hash
+	r.nodes = f.nodes
+	return r, err
 }

@@ -84,8 +84,8 @@ func (a *applier) putListing(c *cmdCtx, li *Listing) error {
 	if err := putJSON(a.tx.Bucket(bListings), listingKey(li.Ordinal), li); err != nil {
 		return err
 	}
-	if err := a.tx.Bucket(bListingHist).Put(histKey(c.seq, li.Ordinal), nil); err != nil {
-		return err
+	if !slices.Contains(a.ords, li.Ordinal) { // stored with the entry (appendEntry)
+		a.ords = append(a.ords, li.Ordinal)
 	}
 	a.newHist = append(a.newHist, histItem{ord: li.Ordinal, seq: c.seq})
 	a.markDirty(li)
@@ -111,19 +111,6 @@ func (a *applier) listingOrdinal(token string) (uint32, bool) {
 	}
 	return a.l.index.ordinal(token)
 }
-
-// histKey is a listing-history record's key: the entry's sequence, then
-// the listing's ordinal, both big-endian, so the bucket only grows at its
-// end. A listing's own history is the state cache's (stateCache.hist).
-func histKey(seq uint64, ordinal uint32) []byte {
-	var k [histKeyLen]byte
-	binary.BigEndian.PutUint64(k[:8], seq)
-	binary.BigEndian.PutUint32(k[8:], ordinal)
-	return k[:]
-}
-
-// histKeyLen is the length of a listing_hist key: sequence (8) and ordinal (4).
-const histKeyLen = 12
 
 func (a *applier) publish(c *cmdCtx, p *ListingPayload) (*Rejection, error) {
 	if _, ok := a.listingOrdinal(p.Token); ok {

@@ -80,7 +80,7 @@ func statementTx(tx *bolt.Tx, agency string, p Period, asOfSeq uint64) (*Stateme
 	if tx.Bucket(bAgencies).Get([]byte(agency)) == nil {
 		return nil, fmt.Errorf("%w: agency %q", ErrNotFound, agency)
 	}
-	if size := getU64(tx.Bucket(bMeta), kSize); asOfSeq >= size {
+	if size := getU64(tx.Bucket(bHead), kSize); asOfSeq >= size {
 		return nil, fmt.Errorf("%w: entry %d (the ledger has %d entries)", ErrNotFound, asOfSeq, size)
 	}
 	st := &Statement{Agency: agency, Period: p, AsOfSeq: asOfSeq, Lines: []StatementLine{}}
@@ -113,7 +113,11 @@ func statementTx(tx *bolt.Tx, agency string, p Period, asOfSeq uint64) (*Stateme
 		if len(st.Lines) == statementLinesMax {
 			return nil, fmt.Errorf("ledger: statement of %s has more than %d movements; ask for a shorter period", agency, statementLinesMax)
 		}
-		copy(ln.EntryHash[:], tx.Bucket(bHashes).Get(u64(t.ID.Seq)))
+		f, err := entryValue(tx.Bucket(bEntries), t.ID.Seq)
+		if err != nil {
+			return nil, err
+		}
+		ln.EntryHash = f.hash
 		ln.BalancePence = bal
 		st.Lines = append(st.Lines, ln)
 	}

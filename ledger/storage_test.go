@@ -168,13 +168,40 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	})
 	db.Close()
 	l, _ = ledger.Open(path, ledger.Options{NoSync: true})
-	defer l.Close()
+	defer func() { l.Close() }()
 	rep, err = l.Verify(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.FirstBadSeq == nil || *rep.FirstBadSeq != 4 {
 		t.Fatalf("tampered ledger: %+v; want first bad seq 4", rep)
+	}
+	l.Close()
+
+	// restore the record, then flip a byte of a tree node stored with entry 6
+	// (the first node hash starts after the version, the entry hash and the count)
+	db, _ = bolt.Open(path, 0o600, nil)
+	db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("entries"))
+		k4 := []byte{0, 0, 0, 0, 0, 0, 0, 4}
+		v := bytes.Clone(b.Get(k4))
+		v[len(v)-5] ^= 1
+		if err := b.Put(k4, v); err != nil {
+			return err
+		}
+		k6 := []byte{0, 0, 0, 0, 0, 0, 0, 6}
+		v = bytes.Clone(b.Get(k6))
+		v[1+32+1+3] ^= 1
+		return b.Put(k6, v)
+	})
+	db.Close()
+	l, _ = ledger.Open(path, ledger.Options{NoSync: true})
+	rep, err = l.Verify(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.FirstBadSeq == nil || *rep.FirstBadSeq != 6 || !strings.Contains(rep.Problem, "tree node") {
+		t.Fatalf("ledger with a tampered tree node: %+v; want first bad seq 6, a tree node", rep)
 	}
 }
 

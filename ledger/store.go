@@ -27,15 +27,12 @@ var (
 	bKids        = []byte("kids")
 	bNodeKeys    = []byte("node_keys")
 	bProposals   = []byte("proposals")
-	bListings    = []byte("listings")     // ordinal (4 bytes, big-endian) -> Listing
-	bListingHist = []byte("listing_hist") // seq, ordinal: the entries that touched a listing
+	bListings    = []byte("listings") // ordinal (4 bytes, big-endian) -> Listing
 	bRes         = []byte("reservations")
 	bResByAgency = []byte("res_by_agency")
 	bDue         = []byte("due")
-	bIdem        = []byte("idem") // seq -> agency NUL id of the accepted command
-	bEntries     = []byte("entries")
-	bHashes      = []byte("hashes")
-	bTree        = []byte("tree")
+	bEntries     = []byte("entries") // seq -> entry value (entry.go): record, hash, tree nodes, idempotency key, listings touched
+	bHead        = []byte("head")    // the tree head: size, compact range, newest entry hash, ledger clock
 
 	// fees: see accounts.go, obligation.go, netting.go
 	bFeeAccounts    = []byte("fee_accounts")     // agency\x00kind -> Account
@@ -54,19 +51,24 @@ var (
 	bLocal    = []byte("local")
 	bRejected = []byte("rejected")
 
-	stateBuckets = [][]byte{bMeta, bAgencies, bKids, bNodeKeys, bProposals, bListings, bListingHist,
-		bRes, bResByAgency, bDue, bIdem, bEntries, bHashes, bTree,
+	stateBuckets = [][]byte{bMeta, bHead, bAgencies, bKids, bNodeKeys, bProposals, bListings,
+		bRes, bResByAgency, bDue, bEntries,
 		bFeeAccounts, bFeeTransfers, bFeePending, bFeeAgencyXfers, bFeeOblXfers, bFeeRunXfers,
 		bFeeObligations, bFeeByRes, bFeeByAgency, bFeeUnsettled, bFeePayments, bFeeRuns}
 	localBuckets = [][]byte{bLocal, bRejected}
 )
 
+// Keys of the head bucket (written by every batch; a small bucket, so it
+// lives inline in the root page, which every commit rewrites anyway).
+var (
+	kClock = []byte("clock_ms")
+	kSize  = []byte("tree_size")
+	kHead  = []byte("head")
+	kRange = []byte("range")
+)
+
 // Meta keys.
 var (
-	kClock       = []byte("clock_ms")
-	kSize        = []byte("tree_size")
-	kHead        = []byte("head")
-	kRange       = []byte("range")
 	kGenesisHash = []byte("genesis_hash")
 	kPolicy      = []byte("policy")
 	kFees        = []byte("fee_schedule")
@@ -75,11 +77,12 @@ var (
 	kFormat      = []byte("format")
 )
 
-// storeFormat is the layout of ledger.db, recorded at genesis. 2: the
-// idempotency and listing-history buckets are keyed by sequence (append
-// only) and there is no per-child bucket (the state cache derives it).
-// A file of another format is refused rather than misread.
-const storeFormat = 2
+// storeFormat is the layout of ledger.db, recorded at genesis. 3: one
+// value per entry holds its record, hash, tree nodes, idempotency key and
+// the listings it touched (entry.go); the tree head has a bucket of its
+// own; the state cache derives the indexes by random keys. A file of
+// another format is refused rather than misread.
+const storeFormat = 3
 
 // checkFormat refuses a ledger written in another layout. An empty file
 // (no genesis yet) has none.
@@ -328,7 +331,7 @@ func (l *Ledger) Head() (h Head, err error) {
 }
 
 func readHead(tx *bolt.Tx) (Head, error) {
-	m := tx.Bucket(bMeta)
+	m := tx.Bucket(bHead)
 	h := Head{Size: getU64(m, kSize), ClockMs: int64(getU64(m, kClock))}
 	copy(h.EntryHash[:], m.Get(kHead))
 	r, err := loadRange(m)

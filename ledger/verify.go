@@ -110,8 +110,19 @@ func (v *verifier) entry(r Record) error {
 		return errStop
 	}
 	v.prev = r.EntryHash
-	if err := v.rng.Append(treeHasher.HashLeaf(rec), nil); err != nil {
+	var nodes [][]byte
+	if err := v.rng.Append(treeHasher.HashLeaf(rec), func(_ compact.NodeID, h []byte) { nodes = append(nodes, h) }); err != nil {
 		return err
+	}
+	if len(nodes) != len(r.nodes) {
+		v.fail(r.Seq, fmt.Sprintf("entry stores %d tree nodes; its leaf completes %d", len(r.nodes), len(nodes)))
+		return errStop
+	}
+	for i := range nodes {
+		if !bytes.Equal(nodes[i], r.nodes[i]) {
+			v.fail(r.Seq, fmt.Sprintf("stored tree node at level %d differs from the one rebuilt from the records", i))
+			return errStop
+		}
 	}
 	v.rep.Entries++
 	if r.Kind == "genesis" {
