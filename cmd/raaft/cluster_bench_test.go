@@ -54,10 +54,34 @@ func BenchmarkCluster(b *testing.B) {
 	leader, followers := clusterRoles(b, nodes, hc)
 	// one client at the leader and one at a follower (its writes are
 	// forwarded); then 16 and 64 spread over all three nodes
-	b.Run("clients=1/at=leader", func(b *testing.B) { runClusterLoad(b, []*devNode{leader}, hc, 1) })
-	b.Run("clients=1/at=follower", func(b *testing.B) { runClusterLoad(b, followers[:1], hc, 1) })
+	b.Run("clients=1/at=leader", func(b *testing.B) { runClusterLoad(b, []*devNode{leader}, hc, 1); raftTimings(b, nodes, hc) })
+	b.Run("clients=1/at=follower", func(b *testing.B) { runClusterLoad(b, followers[:1], hc, 1); raftTimings(b, nodes, hc) })
 	for _, clients := range []int{16, 64} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { runClusterLoad(b, nodes, hc, clients) })
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { runClusterLoad(b, nodes, hc, clients); raftTimings(b, nodes, hc) })
+	}
+}
+
+// raftTimings logs, with RAAFT_BENCH_RAFT_TIMINGS set, the medians of
+// raft's timings on every node's /metrics (since the nodes started): where
+// a write's time goes, for docs/BENCHMARKS.md.
+func raftTimings(b *testing.B, nodes []*devNode, hc *http.Client) {
+	if os.Getenv("RAAFT_BENCH_RAFT_TIMINGS") == "" {
+		return
+	}
+	for _, nd := range nodes {
+		toks, err := devTokens(nd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleOperator], hc).Metrics(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ln := range strings.Split(string(m), "\n") {
+			if strings.HasPrefix(ln, "raaft_raft_") && strings.Contains(ln, `quantile="0.5"`) && !strings.Contains(ln, "_node1{") {
+				b.Logf("%s %s", nd.ag.id, ln)
+			}
+		}
 	}
 }
 
