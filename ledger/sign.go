@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,7 @@ func KeyID(pub ed25519.PublicKey) (string, error) {
 type Signer struct {
 	agency string
 	key    atomic.Pointer[signerKey]
+	recent recentSigs
 }
 
 type signerKey struct {
@@ -134,8 +136,65 @@ func (s *Signer) Sign(payload []byte) ([]byte, error) {
 	out = append(append(out, k.protected...), '.')
 	out = b64.AppendEncode(out, payload)
 	sig := ed25519.Sign(k.priv, out) // the signing input: protected "." payload
+	s.recent.add(k.kid, out, sig)
 	out = append(out, '.')
 	return b64.AppendEncode(out, sig), nil
+}
+
+// recentSigs remembers the last signedRecentMax signatures a Signer made:
+// which key (kid) made each, over which signing input (its SHA-256). A
+// node's FSM verifies every command in its log, most of them other
+// agencies'; the ones its own signer made moments ago it finds here
+// instead (Ledger.TrustOwnSignatures). That is exact, not a weaker check:
+// the signature was made over exactly these bytes with the private half
+// of the key the registry names, so it verifies; every other node checks
+// it in full.
+type recentSigs struct {
+	mu   sync.Mutex
+	m    map[[ed25519.SignatureSize]byte]signedBy
+	ring [][ed25519.SignatureSize]byte // insertion order, for eviction
+	next int
+}
+
+type signedBy struct {
+	kid   string
+	input [sha256.Size]byte
+}
+
+// signedRecentMax bounds recentSigs (about 150 bytes a signature): well
+// past the writes a node has in flight at once.
+const signedRecentMax = 4096
+
+func (r *recentSigs) add(kid string, input, sig []byte) {
+	var k [ed25519.SignatureSize]byte
+	copy(k[:], sig)
+	v := signedBy{kid: kid, input: sha256.Sum256(input)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[[ed25519.SignatureSize]byte]signedBy, signedRecentMax)
+		r.ring = make([][ed25519.SignatureSize]byte, signedRecentMax)
+	}
+	if _, ok := r.m[k]; ok {
+		return
+	}
+	delete(r.m, r.ring[r.next])
+	r.ring[r.next] = k
+	r.next = (r.next + 1) % signedRecentMax
+	r.m[k] = v
+}
+
+// made reports whether the signer made sig with key kid over input.
+func (r *recentSigs) made(kid string, input, sig []byte) bool {
+	if len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	var k [ed25519.SignatureSize]byte
+	copy(k[:], sig)
+	r.mu.Lock()
+	v, ok := r.m[k]
+	r.mu.Unlock()
+	return ok && v.kid == kid && v.input == sha256.Sum256(input)
 }
 
 // SignCommand fills in the agency and version, encodes c and signs it.

@@ -256,3 +256,40 @@ func TestNodeRegistry(t *testing.T) {
 		t.Fatal("removed node key still registered")
 	}
 }
+
+// TestOwnSignaturesTrusted: with TrustOwnSignatures, a command this
+// node's signer made is not verified again, and nothing else passes for
+// one: the same signature over other bytes, or naming another key, is
+// verified in full and refused.
+func TestOwnSignaturesTrusted(t *testing.T) {
+	x := newTL(t, 2)
+	x.l.TrustOwnSignatures(x.ag(0).Signer)
+	tok := x.publish(0, "own")
+	if n := x.l.OwnSignaturesTrusted(); n != 1 {
+		t.Fatalf("%d own signatures trusted after one own command; want 1", n)
+	}
+	x.publish(1, "other") // another agency's: verified in full
+	if n := x.l.OwnSignaturesTrusted(); n != 1 {
+		t.Fatalf("%d own signatures trusted after another agency's command; want 1", n)
+	}
+	signed := x.ag(0).Sign(ledger.TypePause, "own-pause-0001", ledger.TokenPayload{Token: tok})
+	parts := strings.Split(string(signed), ".")
+	// the own signature over another payload
+	other := x.ag(0).Sign(ledger.TypeWithdraw, "own-withdraw-001", ledger.TokenPayload{Token: tok})
+	forged := strings.Join([]string{parts[0], strings.Split(string(other), ".")[1], parts[2]}, ".")
+	if r := x.raw([]byte(forged)); r.Accepted || r.Rejection.Code != ledger.CodeUnauthorised {
+		t.Fatalf("an own signature over other bytes: %+v", r)
+	}
+	// the own signature under another agency's key id
+	other1 := x.ag(1).Sign(ledger.TypePause, "own-pause-0001", ledger.TokenPayload{Token: tok})
+	forged = strings.Join([]string{strings.Split(string(other1), ".")[0], parts[1], parts[2]}, ".")
+	if r := x.raw([]byte(forged)); r.Accepted {
+		t.Fatalf("an own signature under another key id: %+v", r)
+	}
+	if r := x.raw(signed); !r.Accepted {
+		t.Fatalf("the own command itself: %+v", r.Rejection)
+	}
+	if n := x.l.OwnSignaturesTrusted(); n != 2 {
+		t.Fatalf("%d own signatures trusted; want 2 (the publish and the pause; neither forgery)", n)
+	}
+}

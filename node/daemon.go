@@ -117,6 +117,7 @@ func (d *Daemon) open() error {
 		return err
 	}
 	d.signer = signer
+	d.ledger.TrustOwnSignatures(signer)
 	founding, err := consensus.FoundingServers(d.ledger, cfg.Raft.VotersMax)
 	if err != nil {
 		return err
