@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -301,6 +302,9 @@ func (a *applier) merge(c *stateCache) {
 		li := a.dirtySet[tok]
 		c.addListing(&li)
 	}
+	for _, id := range a.dirtyAgencies {
+		c.agencies[id] = a.agencies[id].clone()
+	}
 	for _, id := range a.dirtyResIDs {
 		r := a.dirtyRes[id]
 		if a.held(r) {
@@ -375,8 +379,9 @@ type applier struct {
 	childKeys   []string
 
 	// per-batch read caches, written through by putAgency and enact
-	agencies map[string]*Agency
-	pol      *Policy
+	agencies      map[string]*Agency // nil: no such agency
+	dirtyAgencies []string           // written by putAgency, for the state cache
+	pol           *Policy
 
 	fee feeBatch // obligations and netting runs the batch touched
 }
@@ -624,12 +629,12 @@ func (a *applier) agency(id string) (*Agency, error) {
 		cp := ag.clone()
 		return &cp, nil
 	}
-	var ag Agency
-	ok, err := getJSON(a.tx.Bucket(bAgencies), []byte(id), &ag)
-	if err != nil || !ok {
+	cached, ok := a.l.cache.agencies[id] // every stored agency
+	if !ok {
 		a.agencies[id] = nil
-		return nil, err
+		return nil, nil
 	}
+	ag := cached.clone()
 	a.agencies[id] = &ag
 	cp := ag.clone()
 	return &cp, nil
@@ -703,6 +708,9 @@ func (a *applier) putAgency(ag *Agency) error {
 		}
 	}
 	cp := ag.clone()
+	if !slices.Contains(a.dirtyAgencies, ag.ID) {
+		a.dirtyAgencies = append(a.dirtyAgencies, ag.ID)
+	}
 	a.agencies[ag.ID] = &cp
 	return putJSON(a.tx.Bucket(bAgencies), []byte(ag.ID), ag)
 }

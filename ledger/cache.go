@@ -14,9 +14,10 @@ import (
 // decoded in memory, and the indexes whose keys are random (so that in
 // bbolt each entry would dirty pages of its own):
 //
-//   - every listing, by ordinal, and every reservation a listing names as
-//     its hold (active, confirmed or placed): a reserve or release reads
-//     both, and decoding them from JSON was a fifth of an entry's cost;
+//   - every agency, every listing, by ordinal, and every reservation a
+//     listing names as its hold (active, confirmed or placed): every
+//     command reads its agency, a reserve or release its listing and hold,
+//     and decoding them from JSON was a fifth of an entry's cost;
 //   - the idempotency id of every accepted command: the command's id is a
 //     hash, so a bbolt index keyed by it wrote a random page per entry;
 //   - each listing's history and each child's active holds, likewise.
@@ -42,6 +43,7 @@ type stateCache struct {
 	idemSpill map[string]uint64      // ids whose hash an earlier id already had (expected empty)
 	hist      map[uint32][]uint64    // listing ordinal -> the entries that touched it, ascending
 	children  map[string][]uint64    // holder NUL child token -> the child's active holds
+	agencies  map[string]Agency      // every agency in the registry
 }
 
 // idemHash is a 128-bit digest of an idempotency key: the map keeps 16
@@ -56,12 +58,22 @@ func idemHashOf(key []byte) idemHash {
 
 func newStateCache() *stateCache {
 	return &stateCache{holds: map[uint64]Reservation{}, idem: map[idemHash]uint64{},
-		idemSpill: map[string]uint64{}, hist: map[uint32][]uint64{}, children: map[string][]uint64{}}
+		idemSpill: map[string]uint64{}, hist: map[uint32][]uint64{}, children: map[string][]uint64{}, agencies: map[string]Agency{}}
 }
 
 // load builds the cache from the database. The listings come from the
 // search index's own pass over the listings bucket (addListing).
 func (c *stateCache) load(tx *bolt.Tx) error {
+	if err := tx.Bucket(bAgencies).ForEach(func(_, v []byte) error {
+		var ag Agency
+		if err := jsonUnmarshal(v, &ag); err != nil {
+			return err
+		}
+		c.agencies[ag.ID] = ag
+		return nil
+	}); err != nil {
+		return err
+	}
 	rb := tx.Bucket(bRes)
 	for i := range c.listings {
 		li := &c.listings[i]

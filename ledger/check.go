@@ -255,6 +255,9 @@ func (l *Ledger) checkCache(tx *bolt.Tx) error {
 	if err := checkCachedChildren(c.children, children); err != nil {
 		return err
 	}
+	if err := checkCachedAgencies(tx, c); err != nil {
+		return err
+	}
 	if err := checkCachedIdem(tx, c); err != nil {
 		return err
 	}
@@ -344,4 +347,27 @@ func checkCachedHist(tx *bolt.Tx, c *stateCache) error {
 		}
 	}
 	return nil
+}
+
+func checkCachedAgencies(tx *bolt.Tx, c *stateCache) error {
+	n := 0
+	err := tx.Bucket(bAgencies).ForEach(func(k, v []byte) error {
+		n++
+		ag, ok := c.agencies[string(k)]
+		if !ok {
+			return fmt.Errorf("%w: state cache lacks agency %s", ErrCorrupt, k)
+		}
+		enc, err := json.Marshal(&ag)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(enc, v) {
+			return fmt.Errorf("%w: state cache has agency %s as %s; stored %s", ErrCorrupt, k, enc, v)
+		}
+		return nil
+	})
+	if err == nil && n != len(c.agencies) {
+		err = fmt.Errorf("%w: state cache has %d agencies; %d are stored", ErrCorrupt, len(c.agencies), n)
+	}
+	return err
 }

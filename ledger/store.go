@@ -374,7 +374,7 @@ func (l *Ledger) InitGenesis(doc []byte) error {
 	if l.db == nil {
 		return ErrClosed
 	}
-	var added []keyEntry
+	var a *applier
 	err = l.db.Update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bMeta)
 		if have := m.Get(kGenesisHash); have != nil {
@@ -383,11 +383,10 @@ func (l *Ledger) InitGenesis(doc []byte) error {
 			}
 			return errAlreadyInit
 		}
-		a := newApplier(tx, l)
+		a = newApplier(tx, l)
 		if err := a.applyGenesis(g, doc); err != nil {
 			return err
 		}
-		added = a.newKeys
 		return m.Put(kGenesisHash, sum[:])
 	})
 	if errors.Is(err, errAlreadyInit) {
@@ -396,7 +395,7 @@ func (l *Ledger) InitGenesis(doc []byte) error {
 	if err != nil {
 		return err
 	}
-	l.keys.add(added)
+	l.afterCommit(a)
 	return nil
 }
 
