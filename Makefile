@@ -73,7 +73,7 @@ chaos:
 ## fuzz: each fuzz target for FUZZTIME
 FUZZTIME ?= 60s
 fuzz:
-	for f in FuzzDecodeCommand FuzzDecodeFast FuzzJWS FuzzGenesis FuzzReconcile FuzzVerifyKey FuzzDecodeEntryValue; do \
+	for f in FuzzDecodeCommand FuzzDecodeFast FuzzJWS FuzzGenesis FuzzReconcile FuzzVerifyKey FuzzDecodeEntryValue FuzzRecordCodec; do \
 		$(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./ledger/ || exit 1; done
 
 clean:

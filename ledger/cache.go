@@ -81,7 +81,7 @@ func (c *stateCache) load(tx *bolt.Tx) error {
 			continue
 		}
 		var r Reservation
-		if ok, err := getJSON(rb, u64(li.HoldID), &r); err != nil || !ok {
+		if ok, err := getResRec(rb, li.HoldID, &r); err != nil || !ok {
 			return fmt.Errorf("%w: listing %s holds missing reservation %d", ErrCorrupt, li.Token, li.HoldID)
 		}
 		c.holds[r.ID] = r

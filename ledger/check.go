@@ -39,7 +39,7 @@ func (l *Ledger) checkOrdinals(tx *bolt.Tx) error {
 	n := 0
 	err := b.ForEach(func(_, v []byte) error {
 		var li Listing
-		if err := jsonUnmarshal(v, &li); err != nil {
+		if err := decodeListing(v, &li); err != nil {
 			return err
 		}
 		if o, ok := l.index.ordinal(li.Token); !ok || o != li.Ordinal {
@@ -63,7 +63,7 @@ func checkTx(tx *bolt.Tx) error {
 	listings := map[string]*Listing{}
 	err := tx.Bucket(bListings).ForEach(func(k, v []byte) error {
 		var li Listing
-		if err := jsonUnmarshal(v, &li); err != nil {
+		if err := decodeListing(v, &li); err != nil {
 			return err
 		}
 		if !bytes.Equal(k, listingKey(li.Ordinal)) {
@@ -83,7 +83,7 @@ func checkTx(tx *bolt.Tx) error {
 	activeCount := 0
 	err = tx.Bucket(bRes).ForEach(func(k, v []byte) error {
 		var r Reservation
-		if err := jsonUnmarshal(v, &r); err != nil {
+		if err := decodeReservation(v, &r); err != nil {
 			return err
 		}
 		return checkReservation(&r, listings, activeBy, due, &activeCount)
@@ -158,7 +158,7 @@ func checkListings(tx *bolt.Tx, c *stateCache, touched []Listing) error {
 	for i := range touched {
 		tok := touched[i].Token
 		var li Listing
-		if ok, err := getJSON(lb, listingKey(touched[i].Ordinal), &li); err != nil || !ok || li.Token != tok {
+		if ok, err := getListingRec(lb, listingKey(touched[i].Ordinal), &li); err != nil || !ok || li.Token != tok {
 			return fmt.Errorf("%w: touched listing %s not stored", ErrCorrupt, tok)
 		}
 		if err := checkCachedListing(rb, c, &li); err != nil {
@@ -169,7 +169,7 @@ func checkListings(tx *bolt.Tx, c *stateCache, touched []Listing) error {
 		n := 0
 		for _, seq := range c.history(li.Ordinal) {
 			var r Reservation
-			ok, err := getJSON(rb, u64(seq), &r)
+			ok, err := getResRec(rb, seq, &r)
 			if err != nil {
 				return err
 			}
@@ -222,7 +222,7 @@ func (l *Ledger) checkCache(tx *bolt.Tx) error {
 	children := map[string][]uint64{}
 	err := tx.Bucket(bListings).ForEach(func(_, v []byte) error {
 		var li Listing
-		if err := jsonUnmarshal(v, &li); err != nil {
+		if err := decodeListing(v, &li); err != nil {
 			return err
 		}
 		stored++
@@ -277,12 +277,9 @@ func checkCachedListing(rb *bolt.Bucket, c *stateCache, li *Listing) error {
 	if !ok {
 		return fmt.Errorf("%w: state cache lacks hold %d of listing %s", ErrCorrupt, li.HoldID, li.Token)
 	}
-	enc, err := json.Marshal(&h)
-	if err != nil {
-		return err
-	}
+	enc := encodeReservation(&h)
 	if want := rb.Get(u64(li.HoldID)); !bytes.Equal(enc, want) {
-		return fmt.Errorf("%w: state cache has hold %d as %s; stored %s", ErrCorrupt, li.HoldID, enc, want)
+		return fmt.Errorf("%w: state cache has hold %d as %x; stored %x", ErrCorrupt, li.HoldID, enc, want)
 	}
 	return nil
 }

@@ -256,7 +256,7 @@ func netOn(ts []Transfer, recv, pay AccountKey) (posted, pending int64, err erro
 // reservation of the paying agency, and exactly one per placement.
 func checkObligationLinks(tx *bolt.Tx, o *Obligation) error {
 	var r Reservation
-	ok, err := getJSON(tx.Bucket(bRes), u64(o.Reservation), &r)
+	ok, err := getResRec(tx.Bucket(bRes), o.Reservation, &r)
 	switch {
 	case err != nil:
 		return err
@@ -401,7 +401,7 @@ func checkPlacements(tx *bolt.Tx) error {
 	placed := 0
 	err := tx.Bucket(bRes).ForEach(func(k, v []byte) error {
 		var r Reservation
-		if err := jsonUnmarshal(v, &r); err != nil {
+		if err := decodeReservation(v, &r); err != nil {
 			return err
 		}
 		if r.Status != ResPlaced {

@@ -28,13 +28,13 @@ func TestCheckCatchesFeeCorruption(t *testing.T) {
 			return editJSON(tx, "fee_accounts", []byte("a2\x00payable"), func(m map[string]any) { m["credits_posted_pence"] = 1 })
 		}},
 		{"obligation without a placement", "has no placement", func(tx *bolt.Tx, o ledger.Obligation) error {
-			return editJSON(tx, "reservations", u64key(o.Reservation), func(m map[string]any) { m["status"] = ledger.ResConfirmed })
+			return editRes(tx, o.Reservation, func(r *ledger.Reservation) { r.Status = ledger.ResConfirmed })
 		}},
 		{"placement by another agency than the debtor", "does not match", func(tx *bolt.Tx, o ledger.Obligation) error {
-			return editJSON(tx, "reservations", u64key(o.Reservation), func(m map[string]any) { m["holder"] = "a3" })
+			return editRes(tx, o.Reservation, func(r *ledger.Reservation) { r.Holder = "a3" })
 		}},
 		{"placement without a confirmed reservation", "without being confirmed", func(tx *bolt.Tx, o ledger.Obligation) error {
-			return editJSON(tx, "reservations", u64key(o.Reservation), func(m map[string]any) { m["end_reason"] = "released" })
+			return editRes(tx, o.Reservation, func(r *ledger.Reservation) { r.EndReason = "released" })
 		}},
 		{"placement without a fee decision", "does not link", func(tx *bolt.Tx, o ledger.Obligation) error {
 			return tx.Bucket([]byte("fee_by_res")).Delete(u64key(o.Reservation))
@@ -90,6 +90,16 @@ func u64key(v uint64) []byte {
 		b[7-i] = byte(v >> (8 * i))
 	}
 	return b
+}
+
+// editRes changes a stored reservation (binary records, record_codec.go).
+func editRes(tx *bolt.Tx, id uint64, f func(r *ledger.Reservation)) error {
+	b := tx.Bucket([]byte("reservations"))
+	v, err := ledger.EditStoredReservation(b.Get(u64key(id)), f)
+	if err != nil {
+		return err
+	}
+	return b.Put(u64key(id), v)
 }
 
 func editJSON(tx *bolt.Tx, bucket string, k []byte, f func(m map[string]any)) error {

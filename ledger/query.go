@@ -34,7 +34,7 @@ func (l *Ledger) Search(q SearchQuery) (SearchResult, error) {
 		b := tx.Bucket(bListings)
 		for _, o := range ords {
 			var li Listing
-			if ok, err := getJSON(b, listingKey(o), &li); err != nil || !ok {
+			if ok, err := getListingRec(b, listingKey(o), &li); err != nil || !ok {
 				return fmt.Errorf("%w: index names listing ordinal %d that is not stored", ErrCorrupt, o)
 			}
 			res.Listings = append(res.Listings, li)
@@ -64,7 +64,7 @@ func (l *Ledger) Listing(token string) (v ListingView, err error) {
 		}
 		if v.HoldID != 0 {
 			var r Reservation
-			if ok, err := getJSON(tx.Bucket(bRes), u64(v.HoldID), &r); err != nil || !ok {
+			if ok, err := getResRec(tx.Bucket(bRes), v.HoldID, &r); err != nil || !ok {
 				return fmt.Errorf("%w: hold %d of listing %s", ErrCorrupt, v.HoldID, token)
 			}
 			v.Hold = &r
@@ -82,7 +82,7 @@ func (l *Ledger) getListing(tx *bolt.Tx, token string, li *Listing) (bool, error
 	if !ok {
 		return false, nil
 	}
-	ok, err := getJSON(tx.Bucket(bListings), listingKey(o), li)
+	ok, err := getListingRec(tx.Bucket(bListings), listingKey(o), li)
 	if err == nil && ok && li.Token != token {
 		err = fmt.Errorf("%w: listing %s: ordinal %d holds %q", ErrCorrupt, token, o, li.Token)
 	}
@@ -124,7 +124,7 @@ func (l *Ledger) ListingHistory(token string, limit int) (out []HistoryEntry, er
 // Reservation returns one reservation, or ErrNotFound.
 func (l *Ledger) Reservation(id uint64) (r Reservation, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bRes), u64(id), &r)
+		ok, err := getResRec(tx.Bucket(bRes), id, &r)
 		if err == nil && !ok {
 			err = ErrNotFound
 		}
@@ -148,7 +148,7 @@ func (l *Ledger) ReservationsByAgency(agency, status string, limit int) (out []R
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
 			var r Reservation
-			if ok, err := getJSON(tx.Bucket(bRes), k[len(prefix):], &r); err != nil || !ok {
+			if ok, err := getResRec(tx.Bucket(bRes), bytesU64(k[len(prefix):]), &r); err != nil || !ok {
 				return fmt.Errorf("%w: reservation index %x", ErrCorrupt, k)
 			}
 			if status == "" || r.Status == status {

@@ -71,7 +71,7 @@ func (a *applier) reservation(id uint64) (*Reservation, error) {
 		return cloneReservation(&r), nil
 	}
 	var r Reservation
-	ok, err := getJSON(a.tx.Bucket(bRes), u64(id), &r)
+	ok, err := getResRec(a.tx.Bucket(bRes), id, &r)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (a *applier) reservation(id uint64) (*Reservation, error) {
 // putListing stores a listing, records the entry in its history and marks it for the search index.
 func (a *applier) putListing(c *cmdCtx, li *Listing) error {
 	li.Updated = c.seq
-	if err := putJSON(a.tx.Bucket(bListings), listingKey(li.Ordinal), li); err != nil {
+	if err := a.tx.Bucket(bListings).Put(listingKey(li.Ordinal), encodeListing(li)); err != nil {
 		return err
 	}
 	if !slices.Contains(a.ords, li.Ordinal) { // stored with the entry (appendEntry)

@@ -36,7 +36,7 @@ func (a *applier) putRes(r *Reservation) error {
 		a.dirtyResIDs = append(a.dirtyResIDs, r.ID)
 	}
 	a.dirtyRes[r.ID] = cloneReservation(r)
-	return putJSON(a.tx.Bucket(bRes), u64(r.ID), r)
+	return a.tx.Bucket(bRes).Put(u64(r.ID), encodeReservation(r))
 }
 
 // childHolds returns the active holds for a holder's child as of this

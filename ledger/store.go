@@ -78,12 +78,13 @@ var (
 	kFormat      = []byte("format")
 )
 
-// storeFormat is the layout of ledger.db, recorded at genesis. 3: one
+// storeFormat is the layout of ledger.db, recorded at genesis. 4: one
 // value per entry holds its record, hash, tree nodes, idempotency key and
 // the listings it touched (entry.go); the tree head has a bucket of its
-// own; the state cache derives the indexes by random keys. A file of
-// another format is refused rather than misread.
-const storeFormat = 3
+// own; the state cache derives the indexes by random keys; listings and
+// reservations are stored in binary (record_codec.go). A file of another
+// format is refused rather than misread.
+const storeFormat = 4
 
 // checkFormat refuses a ledger written in another layout. An empty file
 // (no genesis yet) has none.
@@ -235,7 +236,7 @@ func (l *Ledger) openDB() error {
 		}
 		if err := tx.Bucket(bListings).ForEach(func(_, v []byte) error {
 			var li Listing
-			if err := jsonUnmarshal(v, &li); err != nil {
+			if err := decodeListing(v, &li); err != nil {
 				return err
 			}
 			l.index.put(&li)
