@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/raaft/raaft/ledger"
@@ -53,7 +54,11 @@ type checkpoints struct {
 	mu      sync.Mutex
 	bySize  map[uint64]*Checkpoint
 	pending chan CheckpointSignature // our own new signatures to send
+	signed  atomic.Uint64            // signatures this node made (CheckpointsSigned)
 }
+
+// CheckpointsSigned is how many checkpoint signatures this node has made.
+func (n *Node) CheckpointsSigned() uint64 { return n.cps.signed.Load() }
 
 func newCheckpoints(n *Node) *checkpoints {
 	return &checkpoints{n: n, bySize: map[uint64]*Checkpoint{}, pending: make(chan CheckpointSignature, checkpointQueueMax)}
@@ -79,14 +84,16 @@ func (c *checkpoints) loop() {
 	}
 }
 
-// cosign adds our agency's signature for (size, root) unless we already signed it.
+// cosign adds our agency's signature for (size, root) unless we already
+// signed it or the size is older than every size we keep.
 func (c *checkpoints) cosign(size uint64, root ledger.Hash) {
 	agency := c.n.cfg.Signer.Agency()
 	c.mu.Lock()
 	cp := c.bySize[size]
 	signed := cp != nil && slices.ContainsFunc(cp.Signatures, func(s CheckpointSignature) bool { return s.Agency == agency })
+	stale := c.staleLocked(size)
 	c.mu.Unlock()
-	if signed {
+	if signed || stale {
 		return
 	}
 	s, err := c.sign(size, root)
@@ -94,6 +101,7 @@ func (c *checkpoints) cosign(size uint64, root ledger.Hash) {
 		c.n.log.Warn("checkpoint sign", "err", err)
 		return
 	}
+	c.signed.Add(1)
 	c.add(s)
 	select {
 	case c.pending <- s:
@@ -199,10 +207,31 @@ func decodeKey(s string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
+// staleLocked reports whether size is older than every size kept while
+// the window is full. Such a size is neither kept nor signed: it would be
+// evicted at once, and signing it again for every peer signature that
+// named it (each of which the peers, having evicted it too, answered by
+// signing it again) kept three nodes re-signing old sizes to each other
+// for as long as they ran.
+func (c *checkpoints) staleLocked(size uint64) bool {
+	if _, ok := c.bySize[size]; ok || len(c.bySize) < checkpointsKeptMax {
+		return false
+	}
+	for kept := range c.bySize { //det:ok finding whether any is older
+		if kept < size {
+			return false
+		}
+	}
+	return true
+}
+
 // add records a signature, one per agency per size, keeping the newest sizes.
 func (c *checkpoints) add(s CheckpointSignature) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.staleLocked(s.Size) {
+		return
+	}
 	cp := c.bySize[s.Size]
 	if cp == nil {
 		cp = &Checkpoint{Size: s.Size, Root: s.Root}
