@@ -20,7 +20,7 @@ const (
 )
 
 var (
-	tokenCharsRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	tokenCharsRe = charPattern{first: isIDChar, rest: isIDChar, min: 1, max: tokenLenMax} // ^[A-Za-z0-9_-]+$ (length checked first)
 	// A name: letters only, possibly split by separators ("jane-smith", "JaneSmith").
 	nameLikeRe = regexp.MustCompile(`^[A-Za-z]+([_-][A-Za-z]+)*$`)
 	// A date with separators or in ISO order anywhere in the token.

@@ -20,15 +20,44 @@ const (
 )
 
 var (
-	slugRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
-	idemRe    = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
-	userRe    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	// slugRe, idemRe and userRe check every command on every node, so
+	// they are byte classes (charPattern), not the regexp engine; their
+	// regular expressions are in TestCharPatternsMatchRegexps.
+	slugRe    = charPattern{first: isLowerDigit, rest: isSlugChar, min: 2, max: 63} // ^[a-z0-9][a-z0-9-]{1,62}$
+	idemRe    = charPattern{first: isIDChar, rest: isIDChar, min: 8, max: 64}       // ^[A-Za-z0-9_-]{8,64}$
+	userRe    = charPattern{first: isIDChar, rest: isIDChar, min: 1, max: 64}       // ^[A-Za-z0-9_-]{1,64}$
 	urnRe     = regexp.MustCompile(`^[A-Z]{0,2}[0-9]{5,8}$`)
 	gssRe     = regexp.MustCompile(`^[EWSN][0-9]{8}$`)
 	agNameRe  = regexp.MustCompile(`^[A-Za-z0-9 &'(),.@-]{2,100}$`)
 	dateRe    = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	addressRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$`)
 )
+
+// charPattern matches a string of min..max bytes whose first byte is in
+// one class and the others in another.
+type charPattern struct {
+	first, rest func(byte) bool
+	min, max    int
+}
+
+// MatchString reports whether s matches the pattern.
+func (p charPattern) MatchString(s string) bool {
+	if len(s) < p.min || len(s) > p.max || !p.first(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !p.rest(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerDigit(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') }
+func isSlugChar(c byte) bool   { return isLowerDigit(c) || c == '-' }
+func isIDChar(c byte) bool {
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'
+}
 
 // AgencyKind is the kind of adoption agency.
 type AgencyKind string
