@@ -65,5 +65,5 @@ var (
 	// ErrFormat is returned by Open for a ledger.db written in a layout
 	// this raaft does not read (by another version). It is derived from the
 	// Raft log, so a node can rebuild it; the file is left untouched.
-	ErrFormat = errors.New("ledger: ledger.db is in another storage format")
+	ErrFormat = errors.New("ledger: stored in another format: format")
 )

@@ -94,7 +94,7 @@ func checkFormat(tx *bolt.Tx) error {
 		return nil
 	}
 	if f := getU64(m, kFormat); f != storeFormat {
-		return fmt.Errorf("%w: ledger.db has format %d; this raaft reads format %d", ErrFormat, f, storeFormat)
+		return fmt.Errorf("%w %d; this raaft reads format %d", ErrFormat, f, storeFormat)
 	}
 	return nil
 }
@@ -227,10 +227,11 @@ func (l *Ledger) openDB() error {
 	l.keys = newKeyCache()
 	l.index = newSearchIndex()
 	l.cache = newStateCache()
+	if err := db.View(checkFormat); err != nil {
+		db.Close()
+		return fmt.Errorf("ledger: open %s: %w", l.path, err)
+	}
 	if err := db.View(func(tx *bolt.Tx) error {
-		if err := checkFormat(tx); err != nil {
-			return err
-		}
 		if err := l.keys.load(tx); err != nil {
 			return err
 		}

@@ -128,7 +128,7 @@ func TestWholeBinary(t *testing.T) {
 	if err := nodes[leader].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	nodes[leader].cmd.Wait()
+	<-nodes[leader].done
 	other := (leader + 1) % 3
 	for i := range 10 {
 		if _, err := clients[other].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, fmt.Sprintf("after-kill-%04d", i)); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,13 +21,15 @@ import (
 
 // Limits of the development federation.
 const (
-	devAgenciesMax   = 7
-	devReadyTimeout  = 60 * time.Second
-	devStopTimeout   = 20 * time.Second
-	devRaftPortBase  = 7400
-	devAPIPortBase   = 8440
-	devListingsEach  = 8
-	devTokenLifetime = 12 * time.Hour
+	devAgenciesMax  = 7
+	devReadyTimeout = 60 * time.Second
+	// devExitPollInterval is how often dev up looks for a node that exited.
+	devExitPollInterval = 200 * time.Millisecond
+	devStopTimeout      = 20 * time.Second
+	devRaftPortBase     = 7400
+	devAPIPortBase      = 8440
+	devListingsEach     = 8
+	devTokenLifetime    = 12 * time.Hour
 )
 
 // devAgency is one fictional agency of the development federation.
@@ -76,6 +79,8 @@ type devNode struct {
 	dir     string
 	apiAddr string
 	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited (exitErr set)
+	exitErr error
 }
 
 func devUp(ctx context.Context, out io.Writer, dir string, n, offset int) error {
@@ -120,18 +125,20 @@ func devUp(ctx context.Context, out io.Writer, dir string, n, offset int) error 
 	if err := devPrintGuide(out, dir, nodes); err != nil {
 		return err
 	}
-	exited := make(chan error, len(nodes))
-	for _, nd := range nodes {
-		go func() {
-			exited <- fmt.Errorf("node %s exited: %v (see %s)", nd.ag.id, nd.cmd.Wait(), filepath.Join(nd.dir, "node.log"))
-		}()
-	}
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(out, "\nraaft dev: stopping every node ...")
-		return nil
-	case err := <-exited:
-		return &exitError{exitFailure, err}
+	tick := time.NewTicker(devExitPollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(out, "\nraaft dev: stopping every node ...")
+			return nil
+		case <-tick.C:
+			for _, nd := range nodes {
+				if err := nd.exited(); err != nil {
+					return &exitError{exitFailure, err}
+				}
+			}
+		}
 	}
 }
 
@@ -211,7 +218,31 @@ func (nd *devNode) start(self string) error {
 		logf.Close()
 		return fmt.Errorf("start node %s: %w", nd.ag.id, err)
 	}
+	done := make(chan struct{})
+	nd.done = done
+	go func(cmd *exec.Cmd) {
+		err := cmd.Wait()
+		nd.exitErr = err // read only after done is closed
+		close(done)
+	}(nd.cmd)
 	return logf.Close()
+}
+
+// exited returns, if the node's process has exited, why: its exit status
+// and the last line it logged.
+func (nd *devNode) exited() error {
+	select {
+	case <-nd.done:
+	default:
+		return nil
+	}
+	path := filepath.Join(nd.dir, "node.log")
+	last := ""
+	if b, err := os.ReadFile(path); err == nil {
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		last = lines[len(lines)-1]
+	}
+	return fmt.Errorf("node %s exited (%v): %s (see %s)", nd.ag.id, nd.exitErr, last, path)
 }
 
 // devStop sends SIGTERM to every node and waits, bounded, then kills.
@@ -226,14 +257,11 @@ func devStop(nodes []*devNode) {
 		if nd.cmd == nil || nd.cmd.Process == nil {
 			continue
 		}
-		for nd.cmd.ProcessState == nil && time.Now().Before(deadline) {
-			if err := nd.cmd.Process.Signal(syscall.Signal(0)); err != nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if time.Now().After(deadline) {
+		select {
+		case <-nd.done:
+		case <-time.After(time.Until(deadline)):
 			_ = nd.cmd.Process.Kill()
+			<-nd.done
 		}
 	}
 }

@@ -82,6 +82,9 @@ func devWaitReady(ctx context.Context, dir string, nodes []*devNode) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if err := nd.exited(); err != nil {
+				return fmt.Errorf("before it was ready: %w", err)
+			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("node %s not ready after %v: %v (see %s)", nd.ag.id, devReadyTimeout, err, filepath.Join(nd.dir, "node.log"))
 			}

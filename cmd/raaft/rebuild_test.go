@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/raaft/raaft/ledger/ledgertest"
 	"github.com/raaft/raaft/node"
 	"github.com/raaft/raaft/protocol"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestLedgerRebuiltAfterAnUnsyncedReboot: a node whose ledger.db was
@@ -106,5 +108,55 @@ func TestLedgerRebuiltAfterAnUnsyncedReboot(t *testing.T) {
 	}
 	if moved, _ := filepath.Glob(path + ".unsynced-*"); len(moved) != 2 {
 		t.Fatalf("moved aside: %v; want the file and its marker", moved)
+	}
+}
+
+// TestNodeExitBeforeReadyIsReported: a node process that exits while dev
+// up waits for it to be ready (here: a ledger.db of another storage
+// format) is reported at once, with the line it logged, not after the
+// readiness timeout.
+func TestNodeExitBeforeReadyIsReported(t *testing.T) {
+	dir, nd, cfg := prepareOneNode(t)
+	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfg.Node.DataDir, "ledger.db")
+	l, err := ledger.Open(path, ledger.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis, err := os.ReadFile(cfg.Node.GenesisFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.InitGenesis(genesis); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("format"), make([]byte, 8)) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	bin := filepath.Join(t.TempDir(), "raaft")
+	if out, err := execGoBuild(bin); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if err := nd.start(bin); err != nil {
+		t.Fatal(err)
+	}
+	defer devStop([]*devNode{nd})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	err = devWaitReady(ctx, dir, []*devNode{nd})
+	if err == nil || !strings.Contains(err.Error(), "exited") || !strings.Contains(err.Error(), "stored in another format") {
+		t.Fatalf("waiting for a node that cannot open its ledger: %v", err)
+	}
+	if d := time.Since(t0); d > 20*time.Second {
+		t.Fatalf("reported after %v", d)
 	}
 }
