@@ -75,6 +75,7 @@ FUZZTIME ?= 60s
 fuzz:
 	for f in FuzzDecodeCommand FuzzDecodeFast FuzzJWS FuzzGenesis FuzzReconcile FuzzVerifyKey FuzzDecodeEntryValue FuzzRecordCodec; do \
 		$(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./ledger/ || exit 1; done
+	$(GO) test -run XXX -fuzz '^FuzzDecodeRPC$$' -fuzztime $(FUZZTIME) ./consensus/
 
 clean:
 	rm -rf $(BIN) .raaft-dev

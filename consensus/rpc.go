@@ -1,9 +1,7 @@
 package consensus
 
 import (
-	"bufio"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,20 +57,17 @@ type rpcError struct {
 
 func (e *rpcError) Error() string { return fmt.Sprintf("peer: %s: %s", e.code, e.msg) }
 
+// writeFrame writes v (rpc_codec.go) after its length, in one write.
 func writeFrame(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encodeRPC(v)
 	if err != nil {
 		return err
 	}
 	if len(b) > rpcFrameBytesMax {
 		return fmt.Errorf("consensus: rpc frame of %d bytes; at most %d", len(b), rpcFrameBytesMax)
 	}
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
-	if _, err := w.Write(hdr[:]); err != nil {
-		return err
-	}
-	_, err = w.Write(b)
+	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(b)), uint32(len(b)))
+	_, err = w.Write(append(frame, b...))
 	return err
 }
 
@@ -89,7 +84,7 @@ func readFrame(r io.Reader, v any) error {
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
 	}
-	return json.Unmarshal(b, v)
+	return decodeRPC(b, v)
 }
 
 // call sends one request on a fresh stream and reads the response.
@@ -102,7 +97,7 @@ func call(conn net.Conn, deadline time.Time, req *rpcRequest) (*rpcResponse, err
 		return nil, fmt.Errorf("consensus: rpc write: %w", err)
 	}
 	var resp rpcResponse
-	if err := readFrame(bufio.NewReader(conn), &resp); err != nil {
+	if err := readFrame(conn, &resp); err != nil {
 		return nil, fmt.Errorf("consensus: rpc read: %w", err)
 	}
 	if resp.ErrCode != "" {

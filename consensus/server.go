@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -42,7 +41,7 @@ func (n *Node) handleRPC(conn net.Conn, peerID string) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(rpcIOTimeout + n.cfg.ForwardTimeout))
 	var req rpcRequest
-	if err := readFrame(bufio.NewReader(conn), &req); err != nil {
+	if err := readFrame(conn, &req); err != nil {
 		n.log.Debug("rpc read", "peer", peerID, "err", err)
 		return
 	}
