@@ -31,7 +31,8 @@
 // (hashicorp/raft#612, seen here under load).
 //
 // Writes. Propose sends a signed command to the leader (forwarding over
-// raaft-rpc/1 from followers); the leader wraps it in an envelope with its
+// raaft-rpc/1 from followers, one request per stream, the hot ones in a
+// small binary form: rpc_codec.go); the leader wraps it in an envelope with its
 // clock, the only time the ledger sees. On a leader change the same bytes
 // are retried at the new leader: the idempotency id inside the signed
 // command makes a retry return the first result, never apply twice. The
@@ -60,5 +61,8 @@
 // root) with its agency key and sends it to every registered node; a node
 // holding that size checks the root (a mismatch is a fork, logged and never
 // co-signed) and adds its own agency's signature. A head signed by more
-// than half of the active agencies is marked quorum-cosigned.
+// than half of the active agencies is marked quorum-cosigned. A node keeps
+// the newest sizes only, and a size older than all of them is neither kept
+// nor signed: otherwise nodes answer each other's signatures for sizes
+// they have evicted by signing them again, for ever.
 package consensus

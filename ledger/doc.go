@@ -72,7 +72,9 @@
 // an agency's public key is decoded once, eight signatures share one field
 // inversion, and [S]B + [k](-A) comes from tables of multiples of B and of
 // each key (ed25519_fixed.go): about a third of the double-scalar
-// multiplication's time. Batch verification (ZIP 215, as in
+// multiplication's time. A node does not verify again the signatures its
+// own signer made moments before (Ledger.TrustOwnSignatures): the others
+// check them in full. Batch verification (ZIP 215, as in
 // ed25519consensus) is not used: its cofactored equation accepts
 // signatures whose R carries a small-order component, which crypto/ed25519
 // and every auditor using it reject, and excluding those would take a
