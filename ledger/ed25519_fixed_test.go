@@ -163,22 +163,30 @@ func TestVerifyKeyBuildsTableAfterUses(t *testing.T) {
 	}
 }
 
+// benchVerifyKey is a key, a command-sized message and its signature for
+// the verification benchmarks; mode fixed-base builds the key's table,
+// double-scalar keeps the key from ever building one.
+func benchVerifyKey(mode string) (k *verifyKey, msg, sig []byte) {
+	seed := sha256.Sum256([]byte("bench-verify-key"))
+	priv := ed25519.NewKeyFromSeed(seed[:])
+	msg = make([]byte, 900)
+	sig = ed25519.Sign(priv, msg)
+	k = newVerifyKey(priv.Public().(ed25519.PublicKey))
+	if mode == "fixed-base" {
+		withTable(k)
+		baseTable()
+	} else {
+		k.uses.Store(-1 << 62)
+	}
+	return k, msg, sig
+}
+
 // BenchmarkVerifyKey: one signature over a command-sized message, with the
 // double-scalar multiplication and with the fixed-base tables.
 func BenchmarkVerifyKey(b *testing.B) {
-	seed := sha256.Sum256([]byte("bench-verify-key"))
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	msg := make([]byte, 900)
-	sig := ed25519.Sign(priv, msg)
 	for _, mode := range []string{"double-scalar", "fixed-base"} {
 		b.Run(mode, func(b *testing.B) {
-			k := newVerifyKey(priv.Public().(ed25519.PublicKey))
-			if mode == "fixed-base" {
-				withTable(k)
-				baseTable()
-			} else {
-				k.uses.Store(-1 << 62)
-			}
+			k, msg, sig := benchVerifyKey(mode)
 			for b.Loop() {
 				if !k.verify(msg, sig) {
 					b.Fatal("does not verify")
@@ -188,7 +196,7 @@ func BenchmarkVerifyKey(b *testing.B) {
 		})
 	}
 	b.Run("table-build", func(b *testing.B) {
-		k := newVerifyKey(priv.Public().(ed25519.PublicKey))
+		k, _, _ := benchVerifyKey("double-scalar")
 		for b.Loop() {
 			newFixedTable(k.minusA)
 		}
@@ -199,20 +207,10 @@ func BenchmarkVerifyKey(b *testing.B) {
 // thrashed (8 MiB written) before every verification, as on a node whose
 // cores run other work between one batch and the next.
 func BenchmarkVerifyKeyCold(b *testing.B) {
-	seed := sha256.Sum256([]byte("bench-verify-key"))
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	msg := make([]byte, 900)
-	sig := ed25519.Sign(priv, msg)
 	junk := make([]byte, 8<<20)
 	for _, mode := range []string{"double-scalar", "fixed-base"} {
 		b.Run(mode, func(b *testing.B) {
-			k := newVerifyKey(priv.Public().(ed25519.PublicKey))
-			if mode == "fixed-base" {
-				withTable(k)
-				baseTable()
-			} else {
-				k.uses.Store(-1 << 62)
-			}
+			k, msg, sig := benchVerifyKey(mode)
 			var inVerify time.Duration
 			for b.Loop() {
 				for i := 0; i < len(junk); i += 64 {

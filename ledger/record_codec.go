@@ -134,6 +134,15 @@ func (r *recReader) int() int {
 	return int(v)
 }
 
+// version reads the version byte and fails unless it is want.
+func (r *recReader) version(want byte, what string) bool {
+	if v := r.byte1(); v != want {
+		r.fail(fmt.Sprintf("%s version %d", what, v))
+		return false
+	}
+	return true
+}
+
 func (r *recReader) done(version byte) error {
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(fmt.Sprintf("%d trailing bytes (version %d)", len(r.b), version))
@@ -171,8 +180,7 @@ func encodeListing(li *Listing) []byte {
 
 func decodeListing(b []byte, li *Listing) error {
 	r := recReader{b: b}
-	if v := r.byte1(); v != listingCodecVersion {
-		r.fail(fmt.Sprintf("listing version %d", v))
+	if !r.version(listingCodecVersion, "listing") {
 		return r.err
 	}
 	li.Token = r.str()
@@ -230,8 +238,7 @@ func encodeReservation(res *Reservation) []byte {
 
 func decodeReservation(b []byte, res *Reservation) error {
 	r := recReader{b: b}
-	if v := r.byte1(); v != reservationCodecVersion {
-		r.fail(fmt.Sprintf("reservation version %d", v))
+	if !r.version(reservationCodecVersion, "reservation") {
 		return r.err
 	}
 	res.ID = r.u()
