@@ -18,7 +18,12 @@ import (
 // benchLedger opens a ledger with fsync on (NoSync false): commit cost is
 // part of what ApplyBatch benchmarks measure.
 func benchLedger(b *testing.B, fed *ledgertest.Federation, noSync bool) *ledger.Ledger {
-	l, err := ledger.Open(filepath.Join(b.TempDir(), "ledger.db"), ledger.Options{NoSync: noSync})
+	return benchLedgerWith(b, fed, ledger.Options{NoSync: noSync})
+}
+
+// benchLedgerWith opens a ledger with opts and applies fed's genesis.
+func benchLedgerWith(b *testing.B, fed *ledgertest.Federation, opts ledger.Options) *ledger.Ledger {
+	l, err := ledger.Open(filepath.Join(b.TempDir(), "ledger.db"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -166,14 +171,7 @@ func BenchmarkSearch(b *testing.B) {
 func BenchmarkApplyHolds(b *testing.B) {
 	const listings, batch, history = 64, 32, 20_000
 	fed := ledgertest.NewFederation(3)
-	l, err := ledger.Open(filepath.Join(b.TempDir(), "ledger.db"), ledger.Options{DeferSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	if err := l.InitGenesis(fed.Genesis); err != nil {
-		b.Fatal(err)
-	}
+	l := benchLedgerWith(b, fed, ledger.Options{DeferSync: true})
 	index, seq := uint64(0), uint64(1)
 	apply := func(cmds [][]byte) {
 		es := make([]ledger.Entry, len(cmds))
