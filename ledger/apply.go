@@ -274,7 +274,8 @@ func (l *Ledger) parseOne(data []byte, v *verified, c *sigCheck) bool {
 	if !ok {
 		return false
 	}
-	if own := l.own.Load(); own != nil && own.recent.made(v.jws.kid, v.jws.input, v.jws.sig) {
+	// (the key id first: most entries are other agencies', and need no lookup)
+	if own := l.own.Load(); own != nil && own.KID() == v.jws.kid && own.recent.made(v.jws.kid, v.jws.input, v.jws.sig) {
 		v.keyOK = true // this node's signer made it (TrustOwnSignatures)
 		l.owned.Add(1)
 		return false
@@ -608,6 +609,9 @@ func (a *applier) appendEntry(kind byte, timeMs int64, data, idemKey []byte) (Re
 	}
 	if err := a.entries.Put(u64(seq), encodeEntryValue(&f)); err != nil {
 		return Result{}, err
+	}
+	for _, o := range a.ords {
+		a.newHist = append(a.newHist, histItem{ord: o, seq: seq})
 	}
 	eh := f.hash
 	a.head = eh

@@ -258,10 +258,7 @@ func (l *Ledger) checkCache(tx *bolt.Tx) error {
 	if err := checkCachedAgencies(tx, c); err != nil {
 		return err
 	}
-	if err := checkCachedIdem(tx, c); err != nil {
-		return err
-	}
-	return checkCachedHist(tx, c)
+	return checkCachedEntries(tx, c)
 }
 
 // checkCachedListing checks the cache's copy of a stored listing, and of
@@ -299,46 +296,41 @@ func checkCachedChildren(got, want map[string][]uint64) error {
 	return nil
 }
 
-func checkCachedIdem(tx *bolt.Tx, c *stateCache) error {
+// checkCachedEntries checks, in one pass over the entries, the cache's
+// idempotency keys of accepted commands and every listing's history.
+func checkCachedEntries(tx *bolt.Tx, c *stateCache) error {
 	entries := tx.Bucket(bEntries)
 	stored := storedIdem(entries)
-	n := 0
+	commands := 0
+	hist := map[uint32][]uint64{}
 	err := entries.ForEach(func(k, v []byte) error {
 		f, err := decodeEntryValue(v)
-		if err != nil || len(f.idem) == 0 {
+		if err != nil {
 			return err
 		}
-		n++
-		if seq, ok := c.idemSeq(f.idem, stored); !ok || seq != bytesU64(k) {
-			return fmt.Errorf("%w: state cache finds command %q at %d (%v); stored at %d", ErrCorrupt, f.idem, seq, ok, bytesU64(k))
+		seq := bytesU64(k)
+		for _, o := range f.ords {
+			hist[o] = append(hist[o], seq)
+		}
+		if len(f.idem) == 0 {
+			return nil
+		}
+		commands++
+		if got, ok := c.idemSeq(f.idem, stored); !ok || got != seq {
+			return fmt.Errorf("%w: state cache finds command %q at %d (%v); stored at %d", ErrCorrupt, f.idem, got, ok, seq)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if got := len(c.idem) + len(c.idemSpill); got != n {
-		return fmt.Errorf("%w: state cache knows %d accepted commands; %d are stored", ErrCorrupt, got, n)
+	if got := len(c.idem) + len(c.idemSpill); got != commands {
+		return fmt.Errorf("%w: state cache knows %d accepted commands; %d are stored", ErrCorrupt, got, commands)
 	}
-	return nil
-}
-
-func checkCachedHist(tx *bolt.Tx, c *stateCache) error {
-	want := map[uint32][]uint64{}
-	err := tx.Bucket(bEntries).ForEach(func(k, v []byte) error {
-		f, err := decodeEntryValue(v)
-		for _, o := range f.ords {
-			want[o] = append(want[o], bytesU64(k))
-		}
-		return err
-	})
-	if err != nil {
-		return err
+	if len(hist) != len(c.hist) {
+		return fmt.Errorf("%w: state cache has histories of %d listings; %d are stored", ErrCorrupt, len(c.hist), len(hist))
 	}
-	if len(want) != len(c.hist) {
-		return fmt.Errorf("%w: state cache has histories of %d listings; %d are stored", ErrCorrupt, len(c.hist), len(want))
-	}
-	for ord, seqs := range want { //det:ok read-only check, nothing stored
+	for ord, seqs := range hist { //det:ok read-only check, nothing stored
 		if !slices.Equal(c.hist[ord], seqs) {
 			return fmt.Errorf("%w: state cache has history %v for listing ordinal %d; stored %v", ErrCorrupt, c.hist[ord], ord, seqs)
 		}

@@ -60,7 +60,7 @@
 // reservations listings hold decoded, so the rules read no JSON; and
 // listings and reservations are stored in a small binary form
 // (record_codec.go), so they write none either. A
-// reserve or release in batches of 32 writes 0.88 pages an entry, and a
+// reserve or release in batches of 32 writes 0.68 pages an entry, and a
 // batch of one 13 pages (BenchmarkApplyHolds); with a bucket each for
 // hashes, tree, idempotency and history and random keys for the last two,
 // it was 2.8 and 26. The layout is recorded as the store format

@@ -84,10 +84,9 @@ func (a *applier) putListing(c *cmdCtx, li *Listing) error {
 	if err := a.tx.Bucket(bListings).Put(listingKey(li.Ordinal), encodeListing(li)); err != nil {
 		return err
 	}
-	if !slices.Contains(a.ords, li.Ordinal) { // stored with the entry (appendEntry)
+	if !slices.Contains(a.ords, li.Ordinal) { // the entry's history (appendEntry)
 		a.ords = append(a.ords, li.Ordinal)
 	}
-	a.newHist = append(a.newHist, histItem{ord: li.Ordinal, seq: c.seq})
 	a.markDirty(li)
 	return nil
 }

@@ -161,8 +161,8 @@ type signedBy struct {
 	input [sha256.Size]byte
 }
 
-// signedRecentMax bounds recentSigs (about 150 bytes a signature): well
-// past the writes a node has in flight at once.
+// signedRecentMax bounds recentSigs: well past the writes a node has in
+// flight at once.
 const signedRecentMax = 4096
 
 func (r *recentSigs) add(kid string, input, sig []byte) {

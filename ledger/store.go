@@ -59,8 +59,9 @@ var (
 	localBuckets = [][]byte{bLocal, bRejected}
 )
 
-// Keys of the head bucket (written by every batch; a small bucket, so it
-// lives inline in the root page, which every commit rewrites anyway).
+// Keys of the head bucket, which every batch writes: a small bucket, so
+// bbolt keeps it inline in the root page (seen on a dev ledger) while it
+// is under a quarter page, and every commit rewrites the root page anyway.
 var (
 	kClock = []byte("clock_ms")
 	kSize  = []byte("tree_size")
