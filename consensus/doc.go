@@ -41,12 +41,15 @@
 //
 // Reads (rqlite's levels). "local" reads this node's ledger, stale by at
 // most the replication lag. "linearizable" (Barrier): the leader runs a
-// raft Barrier once per term, confirms its leadership with a quorum
-// (VerifyLeader) and names its FSM's applied index; a follower asks the
-// leader for that index and waits until its own FSM has applied it. The
-// FSM's index is used rather than raft's commit or applied index because
-// those move past noop and barrier entries the FSM never sees, and raft's
-// applied index moves before the FSM has finished.
+// raft Barrier once per term, notes its commit index, confirms its
+// leadership with a quorum (VerifyLeader) and names the last entry at or
+// below that commit index that the FSM applies (noop and barrier entries
+// never reach it); the node that asked, leader or follower, waits until
+// its own FSM has applied that entry. The commit index, not the leader's
+// applied index, is the base because a follower may apply a committed
+// entry before the leader's FSM does, and a read there may already have
+// shown it. The wait is on the FSM's own index because raft's applied
+// index moves when logs are handed to the FSM, before it has applied them.
 //
 // Membership. Founding nodes bootstrap from the genesis registry (every
 // founder computes the same configuration; the first VotersMax are

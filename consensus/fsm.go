@@ -21,6 +21,10 @@ type fsm struct {
 	// raft's own AppliedIndex moves when logs are handed to the FSM, before
 	// they are applied, so linearizable reads wait on this instead.
 	applied atomic.Uint64
+	// stall, when set (tests only), is waited on before each batch: a test
+	// holds one node's FSM back to open the gap between an entry's commit
+	// and its apply there.
+	stall atomic.Pointer[chan struct{}]
 }
 
 var (
@@ -38,6 +42,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 // configuration) yield nil. A storage failure panics: an FSM that cannot
 // apply must stop the node rather than let it diverge (raft#307).
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	if ch := f.stall.Load(); ch != nil {
+		<-*ch
+	}
 	out := make([]any, len(logs))
 	entries := make([]ledger.Entry, 0, len(logs))
 	pos := make([]int, 0, len(logs))

@@ -120,6 +120,7 @@ type Node struct {
 	l     *ledger.Ledger
 	layer *QUICLayer
 	store *BoltStore
+	logs  raft.LogStore // the log cache in front of store, as raft reads it
 	trans *raft.NetworkTransport
 	raft  *raft.Raft
 	cps   *checkpoints
@@ -218,6 +219,7 @@ func (n *Node) start() error {
 		return err
 	}
 	cache := &cachedStore{LogCache: lc, commit: n.store}
+	n.logs = cache
 	n.fsm = &fsm{l: n.l}
 	if idx, err := n.l.LastApplied(); err == nil {
 		n.fsm.applied.Store(idx)

@@ -96,6 +96,29 @@ func (n *Node) applyLocal(ctx context.Context, signed []byte) (ledger.Result, er
 	return *r, nil
 }
 
+// lastFSMIndex returns the index of the last entry at or below c that the
+// FSM applies (a command or a configuration), so that every node's FSM
+// reaches it: noop and barrier entries never reach the FSM's applied index.
+// When no such entry lies above what this FSM has applied, that is the answer.
+func (n *Node) lastFSMIndex(c uint64) (uint64, error) {
+	applied := n.fsm.applied.Load()
+	var lg raft.Log
+	for i := c; i > applied; i-- {
+		if err := n.logs.GetLog(i, &lg); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				// compacted into a snapshot, so the FSM has passed it
+				// and every entry below it
+				return n.fsm.applied.Load(), nil
+			}
+			return 0, fmt.Errorf("consensus: read index: log %d: %w", i, err)
+		}
+		if lg.Type == raft.LogCommand || lg.Type == raft.LogConfiguration {
+			return i, nil
+		}
+	}
+	return applied, nil
+}
+
 func deadlineOf(ctx context.Context) time.Time {
 	if d, ok := ctx.Deadline(); ok {
 		return d
@@ -105,10 +128,11 @@ func deadlineOf(ctx context.Context) time.Time {
 
 // Barrier returns once this node has applied everything committed before
 // the call, so a read that follows is linearizable (rqlite's "linearizable"
-// level): the leader confirms its leadership with a quorum (VerifyLeader)
-// and names its FSM's applied index (after a Barrier once per term, so it
-// covers every earlier term's entries); a follower asks the leader for that
-// index and waits until its own FSM has applied it.
+// level): the leader notes its commit index (after a Barrier once per
+// term, so it covers every earlier term's entries), confirms its
+// leadership with a quorum (VerifyLeader) and names the last entry up to
+// that index the FSM applies; this node, leader or follower, waits until
+// its own FSM has applied it.
 func (n *Node) Barrier(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -168,12 +192,16 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 		n.barrierTerm = term
 	}
 	n.barrierMu.Unlock()
-	// Every write this leader acknowledged was applied by its FSM before the
-	// acknowledgement, and the per-term Barrier covers earlier leaders'
-	// writes, so the FSM's applied index bounds every acknowledged write.
-	// Unlike the commit index it always names an entry the FSM sees (not a
-	// noop or barrier), so a follower can wait for it.
-	idx := n.fsm.applied.Load()
+	// The read index is the commit index (the Raft thesis, §6.4), not this
+	// FSM's applied index: a follower may apply a committed entry before
+	// the leader's FSM does, and a read there may already have shown it.
+	// (The applied index was used here until `make chaos` found exactly
+	// that: TestLinearizableReadAtLaggingLeader.) The per-term Barrier makes
+	// the commit index cover earlier terms' entries.
+	idx, err := n.lastFSMIndex(n.raft.CommitIndex())
+	if err != nil {
+		return 0, err
+	}
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return 0, err
 	}

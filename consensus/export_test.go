@@ -1,0 +1,11 @@
+package consensus
+
+import "sync"
+
+// StallFSM holds this node's FSM before its next batch until resume is
+// called: the node's Raft goes on committing, its ledger stops moving.
+func (n *Node) StallFSM() (resume func()) {
+	ch := make(chan struct{})
+	n.fsm.stall.Store(&ch)
+	return sync.OnceFunc(func() { n.fsm.stall.Store(nil); close(ch) })
+}
