@@ -305,3 +305,47 @@ func TestLinearizableReadAtLaggingLeader(t *testing.T) {
 	}
 	c.converge()
 }
+
+// TestCommittedFSMIndexSkipsNoops: after a leadership transfer with no
+// writes, the commit index names the new leader's noop, which no FSM ever
+// reports as applied; the index a node waits for to be caught up (and a
+// read index) is the last entry the FSM applies, which every node reaches.
+func TestCommittedFSMIndexSkipsNoops(t *testing.T) {
+	c := newCluster(t, 3, 0, consensus.FastTimings())
+	ld := c.leader()
+	c.publish(ld, "before-transfer")
+	c.converge()
+	if err := ld.n.TransferLeadership(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		nl := c.leaderOrNil()
+		if nl != nil && nl != ld {
+			st := nl.n.Status()
+			if st.CommitIndex > st.AppliedIndex { // the new term's noop has committed
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no new leader committed its noop")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, nd := range c.nodes {
+		for nd.n.Raft().CommitIndex() <= nd.n.Status().AppliedIndex && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond) // the commit of the noop reaches every node
+		}
+		idx, err := nd.n.CommittedFSMIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := nd.n.Status(); idx != st.AppliedIndex {
+			t.Fatalf("%s: committed FSM index %d, applied %d, commit %d: a node would wait for an entry its FSM never reports", nd.id, idx, st.AppliedIndex, st.CommitIndex)
+		}
+		if err := nd.n.Barrier(ctx); err != nil { // a linearizable read needs no new write either
+			t.Fatalf("%s: %v", nd.id, err)
+		}
+	}
+}

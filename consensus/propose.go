@@ -119,6 +119,15 @@ func (n *Node) lastFSMIndex(c uint64) (uint64, error) {
 	return applied, nil
 }
 
+// CommittedFSMIndex is the index this node's FSM must reach to hold every
+// entry its Raft knows to be committed: the last command or configuration
+// at or below the commit index. A node compares it with its applied index
+// to tell whether it has caught up; the commit index itself may name a
+// noop or barrier the FSM never reports.
+func (n *Node) CommittedFSMIndex() (uint64, error) {
+	return n.lastFSMIndex(n.raft.CommitIndex())
+}
+
 func deadlineOf(ctx context.Context) time.Time {
 	if d, ok := ctx.Deadline(); ok {
 		return d

@@ -132,7 +132,11 @@ func (d *Daemon) open() error {
 	if err != nil {
 		return err
 	}
-	d.startCommit = d.cons.Raft().CommitIndex()
+	// what the node must apply before it reports ready; an entry the FSM
+	// never sees (a noop, a barrier) would keep it waiting for the next write
+	if d.startCommit, err = d.cons.CommittedFSMIndex(); err != nil {
+		return err
+	}
 	return d.serve()
 }
 
