@@ -77,14 +77,21 @@ func newCluster(t testing.TB, founders int, extra int, tim consensus.Timings) *c
 
 func (c *cluster) start(nd *tnode, bootstrap bool) {
 	c.t.Helper()
+	if err := c.tryStart(nd, bootstrap); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// tryStart is start for goroutines other than the test's own.
+func (c *cluster) tryStart(nd *tnode, bootstrap bool) error {
 	var err error
 	if nd.l == nil {
 		nd.l, err = ledger.Open(filepath.Join(nd.dir, "ledger.db"), ledger.Options{NoSync: noSync, DeferSync: true, Strict: true})
 		if err != nil {
-			c.t.Fatal(err)
+			return err
 		}
 		if err := nd.l.InitGenesis(c.fed.Genesis); err != nil {
-			c.t.Fatal(err)
+			return err
 		}
 	}
 	nd.n, err = consensus.Open(consensus.Config{
@@ -95,8 +102,9 @@ func (c *cluster) start(nd *tnode, bootstrap bool) {
 		PacketFilter: nd.filter.allow, RaftLogOutput: raftLog(c.t),
 	})
 	if err != nil {
-		c.t.Fatalf("start %s: %v", nd.id, err)
+		return fmt.Errorf("start %s: %w", nd.id, err)
 	}
+	return nil
 }
 
 // stop shuts a node down, keeping its files.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,9 +82,10 @@ func chaosSeconds() time.Duration {
 }
 
 // TestLinearizableHoldsUnderPartitions: clients at every node reserve,
-// release and read a few adopters while the leader is repeatedly cut off
-// and healed; the history of definite outcomes must be linearizable
-// (porcupine), and the ledgers must converge.
+// release and read a few adopters while a nemesis, in turns, cuts the
+// leader off and heals it, or stops a node (the leader every other time)
+// and restarts it on its files; the history of definite outcomes must be
+// linearizable (porcupine), and the ledgers must converge.
 func TestLinearizableHoldsUnderPartitions(t *testing.T) {
 	c := newCluster(t, 3, 0, consensus.FastTimings())
 	ld := c.leader()
@@ -96,28 +98,55 @@ func TestLinearizableHoldsUnderPartitions(t *testing.T) {
 		history = append(history, porcupine.Operation{ClientId: client, Input: in, Call: call.UnixNano(), Output: out, Return: time.Now().UnixNano()})
 		mu.Unlock()
 	}
+	// The clients reach each node through live, which the nemesis swaps when
+	// it restarts the node (nil while it is down); tnode.n is the nemesis's.
+	live := make([]atomic.Pointer[consensus.Node], len(c.nodes))
+	for i, nd := range c.nodes {
+		live[i].Store(nd.n)
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for client := range 6 {
-		nd := c.nodes[client%3]
-		wg.Go(func() { runHoldClient(c, nd, client, listings, stop, record) })
+		i := client % 3
+		wg.Go(func() { runHoldClient(live[i].Load, c.nodes[i], client, listings, stop, record) })
 	}
-	wg.Go(func() { // the nemesis: cut the leader off, heal, repeat
-		for {
+	var restarts, cuts atomic.Int32
+	wg.Go(func() { // the nemesis
+		sleep := func(d time.Duration) bool {
 			select {
 			case <-stop:
+				return false
+			case <-time.After(d):
+				return true
+			}
+		}
+		for turn := 0; ; turn++ {
+			if !sleep(700 * time.Millisecond) {
 				return
-			case <-time.After(700 * time.Millisecond):
 			}
 			victim := c.leaderOrNil()
+			if turn%2 == 1 { // restart a node on its files: the leader every other time
+				i := turn / 2 % len(c.nodes)
+				if turn%4 == 1 && victim != nil {
+					i = slices.Index(c.nodes, victim)
+				}
+				live[i].Store(nil)
+				c.stop(c.nodes[i])
+				sleep(300 * time.Millisecond)
+				if err := c.tryStart(c.nodes[i], false); err != nil {
+					t.Error(err)
+					return
+				}
+				live[i].Store(c.nodes[i].n)
+				restarts.Add(1)
+				continue
+			}
 			if victim == nil {
 				continue
 			}
 			c.isolate(victim, true)
-			select {
-			case <-stop:
-			case <-time.After(900 * time.Millisecond):
-			}
+			cuts.Add(1)
+			sleep(900 * time.Millisecond)
 			c.isolate(victim, false)
 		}
 	})
@@ -136,9 +165,9 @@ func TestLinearizableHoldsUnderPartitions(t *testing.T) {
 		dumpHistory(history)
 		t.Fatalf("history of %d operations is not linearizable (%v); visualization: %s; history: %s", len(history), res, f.Name(), filepath.Join(os.TempDir(), "raaft-history.txt"))
 	}
-	t.Logf("%d operations linearizable", len(history))
-	if len(history) < 20 {
-		t.Fatalf("only %d operations completed: the test did not exercise the cluster", len(history))
+	t.Logf("%d operations linearizable over %d partitions and %d restarts", len(history), cuts.Load(), restarts.Load())
+	if len(history) < 20 || restarts.Load() == 0 {
+		t.Fatalf("only %d operations and %d restarts: the test did not exercise the cluster", len(history), restarts.Load())
 	}
 }
 
@@ -155,7 +184,7 @@ func (c *cluster) leaderOrNil() *tnode {
 // runHoldClient issues random operations; a write whose outcome is unknown
 // is retried with the same signed bytes (same idempotency id) until it is
 // definite, so every recorded operation has a definite output.
-func runHoldClient(c *cluster, nd *tnode, client int, listings []string, stop chan struct{}, record func(int, holdInput, time.Time, holdOutput)) {
+func runHoldClient(node func() *consensus.Node, nd *tnode, client int, listings []string, stop chan struct{}, record func(int, holdInput, time.Time, holdOutput)) {
 	r := rand.New(rand.NewPCG(uint64(client), 99))
 	type held struct {
 		listing string
@@ -178,8 +207,13 @@ func runHoldClient(c *cluster, nd *tnode, client int, listings []string, stop ch
 		}
 		call := time.Now()
 		if in.op == "read" {
+			n := node()
+			if n == nil {
+				time.Sleep(10 * time.Millisecond) // the node is down
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			err := nd.n.Barrier(ctx)
+			err := n.Barrier(ctx)
 			cancel()
 			if err != nil {
 				continue // no definite read: not part of the history
@@ -202,7 +236,7 @@ func runHoldClient(c *cluster, nd *tnode, client int, listings []string, stop ch
 		} else {
 			signed = nd.ag.Sign(ledger.TypeRelease, idem, ledger.ReleasePayload{ReservationID: in.id})
 		}
-		res, ok := proposeUntilDefinite(nd, signed)
+		res, ok := proposeUntilDefinite(node, signed)
 		if !ok {
 			return // stopped with an outcome still unknown: the op is left out, and the client stops
 		}
@@ -218,11 +252,19 @@ func runHoldClient(c *cluster, nd *tnode, client int, listings []string, stop ch
 	}
 }
 
-func proposeUntilDefinite(nd *tnode, signed []byte) (ledger.Result, bool) {
+// proposeUntilDefinite retries the same signed bytes, through the node as
+// it is at each attempt (it may be down or restarted), until the outcome is
+// definite or 20 s have passed.
+func proposeUntilDefinite(node func() *consensus.Node, signed []byte) (ledger.Result, bool) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
+		n := node()
+		if n == nil {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		res, err := nd.n.Propose(ctx, signed)
+		res, err := n.Propose(ctx, signed)
 		cancel()
 		if err == nil {
 			return res, true
