@@ -25,7 +25,9 @@ import (
 // follower, and 16 and 64 spread over all three (so two thirds of their
 // writes are forwarded to the leader). Reports committed writes/s, latency
 // percentiles, and the CPU and UDP datagrams a write costs. Every write is
-// signed by the node and verified by every node.
+// signed by the node and verified by every node. The nodes inherit the
+// environment, so RAAFT_RAFT_NO_SYNC=true measures the same path with no
+// fsync at all: the floor a faster disk or log could reach.
 func BenchmarkCluster(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "raaft")
 	if out, err := execGoBuild(bin); err != nil {
