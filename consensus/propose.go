@@ -110,7 +110,7 @@ func (n *Node) lastFSMIndex(c uint64) (uint64, error) {
 				// and every entry below it
 				return n.fsm.applied.Load(), nil
 			}
-			return 0, fmt.Errorf("consensus: read index: log %d: %w", i, err)
+			return 0, fmt.Errorf("consensus: last FSM entry at or below %d: log %d: %w", c, i, err)
 		}
 		if lg.Type == raft.LogCommand || lg.Type == raft.LogConfiguration {
 			return i, nil
@@ -207,7 +207,7 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 	// (The applied index was used here until `make chaos` found exactly
 	// that: TestLinearizableReadAtLaggingLeader.) The per-term Barrier makes
 	// the commit index cover earlier terms' entries.
-	idx, err := n.lastFSMIndex(n.raft.CommitIndex())
+	idx, err := n.CommittedFSMIndex()
 	if err != nil {
 		return 0, err
 	}
