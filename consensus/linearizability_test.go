@@ -99,10 +99,11 @@ func TestLinearizableHoldsUnderPartitions(t *testing.T) {
 		mu.Unlock()
 	}
 	// The clients reach each node through live, which the nemesis swaps when
-	// it restarts the node (nil while it is down); tnode.n is the nemesis's.
-	live := make([]atomic.Pointer[consensus.Node], len(c.nodes))
+	// it restarts the node (nil while it is down); tnode.n and tnode.l are
+	// the nemesis's.
+	live := make([]atomic.Pointer[liveNode], len(c.nodes))
 	for i, nd := range c.nodes {
-		live[i].Store(nd.n)
+		live[i].Store(&liveNode{nd.n, nd.l})
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -125,19 +126,25 @@ func TestLinearizableHoldsUnderPartitions(t *testing.T) {
 				return
 			}
 			victim := c.leaderOrNil()
-			if turn%2 == 1 { // restart a node on its files: the leader every other time
+			if turn%2 == 1 { // restart a node on its files, ledger reopened: the leader every other time
 				i := turn / 2 % len(c.nodes)
 				if turn%4 == 1 && victim != nil {
 					i = slices.Index(c.nodes, victim)
 				}
+				nd := c.nodes[i]
 				live[i].Store(nil)
-				c.stop(c.nodes[i])
-				sleep(300 * time.Millisecond)
-				if err := c.tryStart(c.nodes[i], false); err != nil {
+				c.stop(nd)
+				if err := nd.l.Close(); err != nil {
 					t.Error(err)
 					return
 				}
-				live[i].Store(c.nodes[i].n)
+				nd.l = nil
+				sleep(300 * time.Millisecond)
+				if err := c.tryStart(nd, false); err != nil {
+					t.Error(err)
+					return
+				}
+				live[i].Store(&liveNode{nd.n, nd.l})
 				restarts.Add(1)
 				continue
 			}
@@ -171,6 +178,12 @@ func TestLinearizableHoldsUnderPartitions(t *testing.T) {
 	}
 }
 
+// liveNode is a running node as the linearizability clients see it.
+type liveNode struct {
+	n *consensus.Node
+	l *ledger.Ledger
+}
+
 // leaderOrNil returns the single leader among running nodes, if any.
 func (c *cluster) leaderOrNil() *tnode {
 	for _, nd := range c.running() {
@@ -184,7 +197,7 @@ func (c *cluster) leaderOrNil() *tnode {
 // runHoldClient issues random operations; a write whose outcome is unknown
 // is retried with the same signed bytes (same idempotency id) until it is
 // definite, so every recorded operation has a definite output.
-func runHoldClient(node func() *consensus.Node, nd *tnode, client int, listings []string, stop chan struct{}, record func(int, holdInput, time.Time, holdOutput)) {
+func runHoldClient(node func() *liveNode, nd *tnode, client int, listings []string, stop chan struct{}, record func(int, holdInput, time.Time, holdOutput)) {
 	r := rand.New(rand.NewPCG(uint64(client), 99))
 	type held struct {
 		listing string
@@ -207,20 +220,20 @@ func runHoldClient(node func() *consensus.Node, nd *tnode, client int, listings 
 		}
 		call := time.Now()
 		if in.op == "read" {
-			n := node()
-			if n == nil {
+			ln := node()
+			if ln == nil {
 				time.Sleep(10 * time.Millisecond) // the node is down
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			err := n.Barrier(ctx)
+			err := ln.n.Barrier(ctx)
 			cancel()
 			if err != nil {
 				continue // no definite read: not part of the history
 			}
-			v, err := nd.l.Listing(in.listing)
+			v, err := ln.l.Listing(in.listing)
 			if err != nil {
-				continue
+				continue // e.g. closed by a restart since the barrier
 			}
 			var id uint64
 			if v.Hold != nil && v.Hold.Status == ledger.ResActive {
@@ -255,16 +268,16 @@ func runHoldClient(node func() *consensus.Node, nd *tnode, client int, listings 
 // proposeUntilDefinite retries the same signed bytes, through the node as
 // it is at each attempt (it may be down or restarted), until the outcome is
 // definite or 20 s have passed.
-func proposeUntilDefinite(node func() *consensus.Node, signed []byte) (ledger.Result, bool) {
+func proposeUntilDefinite(node func() *liveNode, signed []byte) (ledger.Result, bool) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		n := node()
-		if n == nil {
+		ln := node()
+		if ln == nil {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		res, err := n.Propose(ctx, signed)
+		res, err := ln.n.Propose(ctx, signed)
 		cancel()
 		if err == nil {
 			return res, true
