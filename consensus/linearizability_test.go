@@ -2,6 +2,7 @@ package consensus_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -402,5 +403,76 @@ func TestCommittedFSMIndexSkipsNoops(t *testing.T) {
 		if err := nd.n.Barrier(ctx); err != nil { // a linearizable read needs no new write either
 			t.Fatalf("%s: %v", nd.id, err)
 		}
+	}
+}
+
+// TestCloseDuringLinearizableReads: a leader closed while its own clients
+// and its followers' read-index requests keep asking it to verify its
+// leadership must close, and every read must return, promptly. (raft does
+// not answer a VerifyLeader queued as it shuts down; a wait on one held up
+// Close for good: found by the linearizability nemesis.)
+func TestCloseDuringLinearizableReads(t *testing.T) {
+	c := newCluster(t, 3, 0, consensus.FastTimings())
+	ld := c.leader()
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for _, nd := range c.nodes {
+		n := nd.n
+		for range 4 {
+			readers.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					_ = n.Barrier(ctx)
+					cancel()
+				}
+			})
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	ln := ld.n
+	closed := make(chan error, 1)
+	t0 := time.Now()
+	go func() { closed <- ln.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Logf("close: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close of the leader did not return within 15 s while linearizable reads were in flight")
+	}
+	t.Logf("the leader closed in %v", time.Since(t0).Round(time.Millisecond))
+	// A read at the closed node ends at once, not at its deadline.
+	t1 := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ln.Barrier(ctx); !errors.Is(err, consensus.ErrClosed) || time.Since(t1) > 2*time.Second {
+		t.Fatalf("a linearizable read at a closed node returned %v after %v; want ErrClosed at once", err, time.Since(t1))
+	}
+	// The hazard itself: raft, shut down, still hands out VerifyLeader
+	// futures it never answers (12 of 20 when this test was written);
+	// every wait on one goes through Node.Await, which must return.
+	for i := range 20 {
+		res := make(chan error, 1)
+		go func() { res <- ln.Await(context.Background(), ln.Raft().VerifyLeader()) }()
+		select {
+		case <-res:
+		case <-time.After(time.Second):
+			t.Fatalf("wait %d on a VerifyLeader future of the shut-down raft did not return", i)
+		}
+	}
+	close(stop)
+	done := make(chan struct{})
+	go func() { readers.Wait(); close(done) }()
+	select {
+	case <-done:
+		t.Logf("every reader returned %v after the close began", time.Since(t0).Round(time.Millisecond))
+	case <-time.After(15 * time.Second):
+		t.Fatal("linearizable reads did not return within 15 s of the leader's close (their deadline was a minute)")
 	}
 }

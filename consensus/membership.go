@@ -44,7 +44,7 @@ func (n *Node) Status() Status {
 		LeaderID: string(id), LeaderAddr: string(addr), Term: n.raft.CurrentTerm(),
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.fsm.applied.Load(),
 	}
-	if f := n.raft.GetConfiguration(); f.Error() == nil {
+	if f := n.raft.GetConfiguration(); n.await(n.ctx, f) == nil {
 		for _, sv := range f.Configuration().Servers {
 			suff := "voter"
 			if sv.Suffrage != raft.Voter {
@@ -87,10 +87,10 @@ func (n *Node) admit(op, nodeID string) error {
 	switch {
 	case op == opJoin && !member:
 		n.log.Info("adding nonvoter", "id", nodeID, "addr", addr)
-		return n.raft.AddNonvoter(raft.ServerID(nodeID), raft.ServerAddress(addr), 0, timeout).Error()
+		return n.await(n.ctx, n.raft.AddNonvoter(raft.ServerID(nodeID), raft.ServerAddress(addr), 0, timeout))
 	case op == opPromote && member && !isVoter && voters < n.cfg.VotersMax:
 		n.log.Info("promoting to voter", "id", nodeID)
-		return n.raft.AddVoter(raft.ServerID(nodeID), raft.ServerAddress(addr), 0, timeout).Error()
+		return n.await(n.ctx, n.raft.AddVoter(raft.ServerID(nodeID), raft.ServerAddress(addr), 0, timeout))
 	case op == opPromote && !member:
 		return fmt.Errorf("%w: %s is not a member; join first", errRefused, nodeID)
 	}
@@ -114,7 +114,7 @@ func (n *Node) registeredAddr(nodeID string) (string, error) {
 
 func (n *Node) configuration() (raft.Configuration, error) {
 	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := n.await(n.ctx, f); err != nil {
 		return raft.Configuration{}, err
 	}
 	return f.Configuration(), nil
@@ -208,7 +208,7 @@ func (n *Node) removeUnregistered(conf raft.Configuration) error {
 		}
 		if _, err := n.registeredAddr(string(s.ID)); errors.Is(err, errRefused) {
 			n.log.Warn("removing unregistered node from raft", "id", s.ID)
-			if err := n.raft.RemoveServer(s.ID, 0, n.cfg.Timings.ApplyTimeout).Error(); err != nil {
+			if err := n.await(n.ctx, n.raft.RemoveServer(s.ID, 0, n.cfg.Timings.ApplyTimeout)); err != nil {
 				return err
 			}
 		}
@@ -221,7 +221,7 @@ func (n *Node) Remove(id string) error {
 	if n.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
-	return n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.Timings.ApplyTimeout).Error()
+	return n.await(n.ctx, n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.Timings.ApplyTimeout))
 }
 
 // TransferLeadership hands leadership to another voter (leader only).
@@ -229,5 +229,5 @@ func (n *Node) TransferLeadership() error {
 	if n.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
-	return n.raft.LeadershipTransfer().Error()
+	return n.await(n.ctx, n.raft.LeadershipTransfer())
 }

@@ -373,6 +373,27 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
+// await waits for a raft future, but no longer than ctx or the node's life.
+// hashicorp/raft v1.8 leaves some futures unanswered when it shuts down:
+// VerifyLeader's is queued on a buffered channel no loop reads any more,
+// and futures handed to the FSM are dropped with its queue. A bare
+// f.Error() on one of them never returns, and a handler blocked there held
+// up Close for good (found by the linearizability nemesis, which restarts
+// nodes under load). The goroutine left waiting on such a future ends with
+// the process. ErrClosed means the node is closing.
+func (n *Node) await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.ctx.Done():
+		return ErrClosed
+	}
+}
+
 func (n *Node) closeParts() error {
 	var errs []error
 	if n.trans != nil {

@@ -25,6 +25,9 @@ func (n *Node) Propose(ctx context.Context, signed []byte) (ledger.Result, error
 	reached := false // a leader accepted the command for replication at least once
 	for backoff := retryBackoffMin; ; backoff = min(2*backoff, retryBackoffMax) {
 		if n.ctx.Err() != nil {
+			if reached {
+				return ledger.Result{}, fmt.Errorf("%w: node closing", ErrUnknownOutcome)
+			}
 			return ledger.Result{}, ErrClosed
 		}
 		res, attempted, err := n.proposeOnce(ctx, signed)
@@ -78,16 +81,13 @@ func (n *Node) applyLocal(ctx context.Context, signed []byte) (ledger.Result, er
 	}
 	f := n.raft.Apply(ledger.EncodeEnvelope(n.now().UnixMilli(), signed), min(timeout, n.cfg.Timings.ApplyTimeout))
 	// Apply's timeout bounds only enqueueing; the future resolves when the
-	// entry commits or leadership is lost. Wait no longer than the caller.
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return ledger.Result{}, err
+	// entry commits or leadership is lost. Wait no longer than the caller,
+	// or than this node lives.
+	if err := n.await(ctx, f); err != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return ledger.Result{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
 		}
-	case <-ctx.Done():
-		return ledger.Result{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, ctx.Err())
+		return ledger.Result{}, err
 	}
 	r, ok := f.Response().(*ledger.Result)
 	if !ok || r == nil {
@@ -157,6 +157,8 @@ func (n *Node) Barrier(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %v", ErrNoLeader, err)
+		case <-n.ctx.Done():
+			return ErrClosed
 		case <-time.After(backoff):
 		}
 	}
@@ -164,6 +166,8 @@ func (n *Node) Barrier(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("consensus: applied %d of read index %d: %w", n.fsm.applied.Load(), idx, ctx.Err())
+		case <-n.ctx.Done():
+			return ErrClosed
 		case <-time.After(appliedPollInterval):
 		}
 	}
@@ -194,7 +198,7 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 	term := n.raft.CurrentTerm()
 	n.barrierMu.Lock()
 	if n.barrierTerm != term {
-		if err := n.raft.Barrier(timeout).Error(); err != nil {
+		if err := n.await(ctx, n.raft.Barrier(timeout)); err != nil {
 			n.barrierMu.Unlock()
 			return 0, err
 		}
@@ -211,7 +215,7 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
 		return 0, err
 	}
 	if n.raft.CurrentTerm() != term {

@@ -31,13 +31,14 @@ import (
 
 // Every test in the package must leave no goroutine behind: raft, quic-go
 // and the layer's own loops all stop on Close/Shutdown. One exception:
-// applyLocal's wait on an Apply future whose caller has given up. Raft
-// does not resolve every future at Shutdown (a committed batch still on
-// its way to the FSM is dropped when runFSM sees the shutdown first), so
-// that wait can outlive a test that closed a node mid-write; it holds no
-// lock and ends with the process.
+// Node.await's wait on a raft future whose caller has given up. Raft does
+// not resolve every future at Shutdown (a committed batch still on its way
+// to the FSM is dropped when runFSM sees the shutdown first; a VerifyLeader
+// queued on its buffered channel is never read), so that wait can outlive
+// a test that closed a node mid-call; it holds no lock and ends with the
+// process.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/raaft/raaft/consensus.(*Node).applyLocal.func1"))
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/raaft/raaft/consensus.(*Node).await.func1"))
 }
 
 // exchangeBytes is the size of test requests and responses; at least
