@@ -28,7 +28,11 @@
 // raaft-rpc/1 carries node-to-node RPC; anything else is refused. Raft's
 // pipelining is off (MaxRPCsInFlight 1): with it, raft's replication can
 // block for good on a stale term and Shutdown never returns
-// (hashicorp/raft#612, seen here under load).
+// (hashicorp/raft#612, seen here under load). Raft also leaves some futures
+// unanswered at shutdown (a VerifyLeader queued on its buffered channel, a
+// batch dropped with the FSM's queue), so no wait on a raft future is bare:
+// Node.await bounds each by the caller's context and the node's life, and
+// Close cannot be held up by one.
 //
 // Writes. Propose sends a signed command to the leader (forwarding over
 // raaft-rpc/1 from followers, one request per stream, the hot ones in a
