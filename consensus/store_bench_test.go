@@ -1,15 +1,15 @@
-package consensus
+package consensus_test
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/raaft/raaft/consensus"
 )
 
 // BenchmarkStoreLogs: the Raft log store's append, fsync on, as a leader
@@ -22,7 +22,7 @@ func BenchmarkStoreLogs(b *testing.B) {
 	data := make([]byte, 1536)
 	for _, batch := range []int{1, 8} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			s, err := OpenBoltStore(filepath.Join(b.TempDir(), "raft.db"), BoltStoreOptions{})
+			s, err := consensus.OpenBoltStore(filepath.Join(b.TempDir(), "raft.db"), consensus.BoltStoreOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -81,12 +81,6 @@ func BenchmarkStoreLogs(b *testing.B) {
 		}
 		reportLatency(b, lat)
 	})
-}
-
-func reportLatency(b *testing.B, lat []time.Duration) {
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
 // fdatasync flushes f's data as bbolt does on Linux (data, not metadata
