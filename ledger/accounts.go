@@ -258,41 +258,40 @@ func slicesContainsID(ids []TransferID, id TransferID) bool {
 
 // storeTransfers writes transfers, their indexes, the accounts and the pending set.
 func (a *applier) storeTransfers(xs []Transfer, accts []*Account, resolved []TransferID) error {
-	tb, pend := a.tx.Bucket(bFeeTransfers), a.tx.Bucket(bFeePending)
 	for i := range xs {
 		t := &xs[i]
 		k := t.ID.key()
-		if err := putJSON(tb, k, t); err != nil {
+		if err := a.putJSONState(bFeeTransfers, k, t); err != nil {
 			return err
 		}
 		for _, ag := range []string{t.Debit.Agency, t.Credit.Agency} {
-			if err := a.tx.Bucket(bFeeAgencyXfers).Put(append([]byte(ag+"\x00"), k...), nil); err != nil {
+			if err := a.put(bFeeAgencyXfers, append([]byte(ag+"\x00"), k...), nil); err != nil {
 				return err
 			}
 		}
 		if t.Obligation != 0 {
-			if err := a.tx.Bucket(bFeeOblXfers).Put(append(u64(t.Obligation), k...), nil); err != nil {
+			if err := a.put(bFeeOblXfers, append(u64(t.Obligation), k...), nil); err != nil {
 				return err
 			}
 		}
 		if t.Run != 0 {
-			if err := a.tx.Bucket(bFeeRunXfers).Put(append(u64(t.Run), k...), nil); err != nil {
+			if err := a.put(bFeeRunXfers, append(u64(t.Run), k...), nil); err != nil {
 				return err
 			}
 		}
 		if t.Phase == PhasePending {
-			if err := pend.Put(k, present); err != nil {
+			if err := a.put(bFeePending, k, present); err != nil {
 				return err
 			}
 		}
 	}
 	for _, id := range resolved {
-		if err := pend.Delete(id.key()); err != nil {
+		if err := a.del(bFeePending, id.key()); err != nil {
 			return err
 		}
 	}
 	for _, ac := range accts {
-		if err := putJSON(a.tx.Bucket(bFeeAccounts), AccountKey{ac.Agency, ac.Kind}.key(), ac); err != nil {
+		if err := a.putJSONState(bFeeAccounts, AccountKey{ac.Agency, ac.Kind}.key(), ac); err != nil {
 			return err
 		}
 	}

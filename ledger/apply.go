@@ -364,6 +364,7 @@ type applier struct {
 	rng     *compact.Range
 	head    Hash
 	clock   int64
+	acc     stateAcc // the state sum (commitment.go), kept by put and del
 	ords    []uint32 // listings the command being applied touched (putListing)
 
 	newKeys  []keyEntry
@@ -410,7 +411,8 @@ func (a *applier) load() error {
 	}
 	copy(a.head[:], a.hb.Get(kHead))
 	a.clock = int64(getU64(a.hb, kClock))
-	return nil
+	a.acc, err = accFromBytes(a.hb.Get(kAcc))
+	return err
 }
 
 func (a *applier) finish() error {
@@ -418,6 +420,9 @@ func (a *applier) finish() error {
 		return err
 	}
 	if err := a.hb.Put(kHead, a.head[:]); err != nil {
+		return err
+	}
+	if err := a.hb.Put(kAcc, a.acc.bytes()); err != nil {
 		return err
 	}
 	return a.hb.Put(kClock, u64(uint64(a.clock)))
@@ -465,7 +470,7 @@ func (a *applier) applyOne(v *verified) (Result, error) {
 	}
 	if rj != nil {
 		res := Result{Rejection: rj}
-		return res, putJSON(a.tx.Bucket(bRejected), idemKey, res)
+		return res, putJSON(a.tx.Bucket(bRejected), idemKey, res) // local: not state
 	}
 	a.clock = c.now
 	// an accepted command is remembered by its sequence (its entry holds
@@ -607,21 +612,23 @@ func (a *applier) appendEntry(kind byte, timeMs int64, data, idemKey []byte) (Re
 	if len(f.nodes) != nodesCompleted(seq) {
 		panic(fmt.Sprintf("ledger: leaf %d completed %d tree nodes, not %d", seq, len(f.nodes), nodesCompleted(seq)))
 	}
+	eh := entryElemHash(seq, &f)
+	a.acc.add(&eh)
+	f.state = publishedStateHash(&a.acc, a.clock, seq+1)
 	if err := a.entries.Put(u64(seq), encodeEntryValue(&f)); err != nil {
 		return Result{}, err
 	}
 	for _, o := range a.ords {
 		a.newHist = append(a.newHist, histItem{ord: o, seq: seq})
 	}
-	eh := f.hash
-	a.head = eh
+	a.head = f.hash
 	root, err := a.rng.GetRootHash(nil)
 	if err != nil {
 		return Result{}, err
 	}
 	var rh Hash
 	copy(rh[:], root)
-	return Result{Accepted: true, Seq: seq, EntryHash: &eh, Root: &rh, TreeSize: seq + 1}, nil
+	return Result{Accepted: true, Seq: seq, EntryHash: &f.hash, Root: &rh, TreeSize: seq + 1}, nil
 }
 
 // agency returns a copy of the agency (callers may modify it and putAgency it).
@@ -660,15 +667,19 @@ func (a *applier) policy() (Policy, error) {
 func (a *applier) putPolicy(p *Policy) error {
 	cp := *p
 	a.pol = &cp
-	return putJSON(a.meta, kPolicy, p)
+	return a.putJSONState(bMeta, kPolicy, p)
 }
 
-// applyGenesis writes the founding registry and policy and appends the genesis as entry 0.
-func (a *applier) applyGenesis(g *Genesis, doc []byte) error {
+// applyGenesis writes the genesis document's hash, the founding registry
+// and policy and appends the genesis as entry 0.
+func (a *applier) applyGenesis(g *Genesis, doc, sum []byte) error {
 	if err := a.load(); err != nil {
 		return err
 	}
-	if err := a.meta.Put(kFormat, u64(storeFormat)); err != nil {
+	if err := a.put(bMeta, kGenesisHash, sum); err != nil {
+		return err
+	}
+	if err := a.put(bMeta, kFormat, u64(storeFormat)); err != nil {
 		return err
 	}
 	for i := range g.Agencies {
@@ -696,18 +707,18 @@ func (a *applier) applyGenesis(g *Genesis, doc []byte) error {
 
 // putAgency stores an agency and indexes its keys and node keys.
 func (a *applier) putAgency(ag *Agency) error {
-	kids, nodes := a.tx.Bucket(bKids), a.tx.Bucket(bNodeKeys)
+	kids := a.tx.Bucket(bKids)
 	for _, k := range ag.Keys {
 		if kids.Get([]byte(k.KID)) == nil {
 			pub, _ := decodePublicKey(k.PublicKey)
 			a.newKeys = append(a.newKeys, newKeyEntry(k.KID, ag.ID, pub))
-			if err := kids.Put([]byte(k.KID), []byte(ag.ID)); err != nil {
+			if err := a.put(bKids, []byte(k.KID), []byte(ag.ID)); err != nil {
 				return err
 			}
 		}
 	}
 	for _, n := range ag.Nodes {
-		if err := nodes.Put([]byte(n.PublicKey), []byte(ag.ID+"\x00"+n.ID)); err != nil {
+		if err := a.put(bNodeKeys, []byte(n.PublicKey), []byte(ag.ID+"\x00"+n.ID)); err != nil {
 			return err
 		}
 	}
@@ -716,7 +727,7 @@ func (a *applier) putAgency(ag *Agency) error {
 		a.dirtyAgencies = append(a.dirtyAgencies, ag.ID)
 	}
 	a.agencies[ag.ID] = &cp
-	return putJSON(a.tx.Bucket(bAgencies), []byte(ag.ID), ag)
+	return a.putJSONState(bAgencies, []byte(ag.ID), ag)
 }
 
 func jsonUnmarshal(b []byte, v any) error {

@@ -23,6 +23,11 @@ func (l *Ledger) Check() error {
 		if err := checkTx(tx); err != nil {
 			return err
 		}
+		if size := getU64(tx.Bucket(bHead), kSize); size > 0 {
+			if err := checkStateSum(tx, size); err != nil {
+				return fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+		}
 		if err := l.checkOrdinals(tx); err != nil {
 			return err
 		}

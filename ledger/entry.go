@@ -14,6 +14,7 @@ import (
 //
 //	u8       entryValueVersion
 //	[32]byte entry hash (the chain: SHA-256 of the previous hash and the record)
+//	[32]byte state hash after the entry (commitment.go)
 //	u8       n, then n tree-node hashes: the RFC 6962 nodes this leaf
 //	         completes, level 0 (its leaf hash) upwards
 //	u16      length, then the accepted command's idempotency key (agency NUL id)
@@ -27,11 +28,12 @@ import (
 // five such buckets; as one they are one append point. A tree node
 // (level l, index i) is stored with the leaf that completes it, leaf
 // (i+1)·2^l - 1, at position l.
-const entryValueVersion = 1
+const entryValueVersion = 2
 
 // entryFields is an entry value, decoded.
 type entryFields struct {
 	hash   Hash
+	state  Hash     // the state hash after this entry
 	nodes  [][]byte // tree nodes this leaf completes, by level
 	idem   []byte   // empty for the genesis
 	ords   []uint32
@@ -39,10 +41,11 @@ type entryFields struct {
 }
 
 func encodeEntryValue(f *entryFields) []byte {
-	n := 1 + 32 + 1 + 32*len(f.nodes) + 2 + len(f.idem) + 2 + 4*len(f.ords) + len(f.record)
+	n := 1 + 32 + 32 + 1 + 32*len(f.nodes) + 2 + len(f.idem) + 2 + 4*len(f.ords) + len(f.record)
 	b := make([]byte, 0, n)
 	b = append(b, entryValueVersion)
 	b = append(b, f.hash[:]...)
+	b = append(b, f.state[:]...)
 	b = append(b, byte(len(f.nodes)))
 	for _, h := range f.nodes {
 		b = append(b, h...)
@@ -62,11 +65,12 @@ func decodeEntryValue(v []byte) (entryFields, error) {
 	bad := func(what string) (entryFields, error) {
 		return entryFields{}, fmt.Errorf("%w: entry value: %s", ErrCorrupt, what)
 	}
-	if len(v) < 1+32+1 || v[0] != entryValueVersion {
+	if len(v) < 1+32+32+1 || v[0] != entryValueVersion {
 		return bad("version or length")
 	}
 	copy(f.hash[:], v[1:33])
-	n, v := int(v[33]), v[34:]
+	copy(f.state[:], v[33:65])
+	n, v := int(v[65]), v[66:]
 	if len(v) < 32*n+2 {
 		return bad("tree nodes")
 	}

@@ -372,5 +372,5 @@ func (a *applier) putRun(r *NettingRun) error {
 	if !slices.Contains(a.fee.runs, r.ID) {
 		a.fee.runs = append(a.fee.runs, r.ID)
 	}
-	return putJSON(a.tx.Bucket(bFeeRuns), u64(r.ID), r)
+	return a.putJSONState(bFeeRuns, u64(r.ID), r)
 }

@@ -183,16 +183,16 @@ func (a *applier) obligation(id uint64) (*Obligation, error) {
 func (a *applier) putObligation(c *cmdCtx, o *Obligation) error {
 	o.UpdatedSeq = c.seq
 	if o.final() {
-		if err := a.tx.Bucket(bFeeUnsettled).Delete(u64(o.ID)); err != nil {
+		if err := a.del(bFeeUnsettled, u64(o.ID)); err != nil {
 			return err
 		}
-	} else if err := a.tx.Bucket(bFeeUnsettled).Put(u64(o.ID), present); err != nil {
+	} else if err := a.put(bFeeUnsettled, u64(o.ID), present); err != nil {
 		return err
 	}
 	if !slices.Contains(a.fee.obligations, o.ID) {
 		a.fee.obligations = append(a.fee.obligations, o.ID)
 	}
-	return putJSON(a.tx.Bucket(bFeeObligations), u64(o.ID), o)
+	return a.putJSONState(bFeeObligations, u64(o.ID), o)
 }
 
 // feeBatch is what a batch changed in the fee state, for the strict-mode check.
@@ -211,4 +211,4 @@ func (a *applier) feeSchedule() (*FeeSchedule, error) {
 	return &s, err
 }
 
-func (a *applier) putFeeSchedule(s *FeeSchedule) error { return putJSON(a.meta, kFees, s) }
+func (a *applier) putFeeSchedule(s *FeeSchedule) error { return a.putJSONState(bMeta, kFees, s) }

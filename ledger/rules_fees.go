@@ -85,18 +85,17 @@ func (a *applier) recordPlacementFee(c *cmdCtx, resID uint64, o *Obligation, pf 
 			return rj, err
 		}
 		o.Expected = xs[0].ID
-		byAg := a.tx.Bucket(bFeeByAgency)
-		if err := byAg.Put(agencyResKey(o.Debtor, o.ID), []byte("debtor")); err != nil {
+		if err := a.put(bFeeByAgency, agencyResKey(o.Debtor, o.ID), []byte("debtor")); err != nil {
 			return nil, err
 		}
-		if err := byAg.Put(agencyResKey(o.Creditor, o.ID), []byte("creditor")); err != nil {
+		if err := a.put(bFeeByAgency, agencyResKey(o.Creditor, o.ID), []byte("creditor")); err != nil {
 			return nil, err
 		}
 		if err := a.putObligation(c, o); err != nil {
 			return nil, err
 		}
 	}
-	return nil, putJSON(byRes, u64(resID), pf)
+	return nil, a.putJSONState(bFeeByRes, u64(resID), pf)
 }
 
 func (a *applier) dispatchFee(c *cmdCtx, p any) (*Rejection, error) {
@@ -307,7 +306,7 @@ func (a *applier) recordPayment(c *cmdCtx, p *PaymentPayload) (*Rejection, error
 	}
 	pay := &Payment{ID: c.seq, Obligation: o.ID, Debtor: o.Debtor, Creditor: o.Creditor, AmountPence: p.AmountPence,
 		Reference: p.Reference, Status: PaymentRecorded, Transfer: xs[0].ID}
-	if err := putJSON(a.tx.Bucket(bFeePayments), u64(pay.ID), pay); err != nil {
+	if err := a.putJSONState(bFeePayments, u64(pay.ID), pay); err != nil {
 		return nil, err
 	}
 	o.PaidPence += p.AmountPence // at most AgreedPence: checked above
@@ -349,7 +348,7 @@ func (a *applier) confirmReceipt(c *cmdCtx, p *ReceiptPayload) (*Rejection, erro
 		return rj, err
 	}
 	pay.Status, pay.ConfirmedSeq = PaymentConfirmed, c.seq
-	if err := putJSON(a.tx.Bucket(bFeePayments), u64(pay.ID), pay); err != nil {
+	if err := a.putJSONState(bFeePayments, u64(pay.ID), pay); err != nil {
 		return nil, err
 	}
 	o.ConfirmedPence += pay.AmountPence // at most PaidPence

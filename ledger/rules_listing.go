@@ -81,7 +81,7 @@ func (a *applier) reservation(id uint64) (*Reservation, error) {
 // putListing stores a listing, records the entry in its history and marks it for the search index.
 func (a *applier) putListing(c *cmdCtx, li *Listing) error {
 	li.Updated = c.seq
-	if err := a.tx.Bucket(bListings).Put(listingKey(li.Ordinal), encodeListing(li)); err != nil {
+	if err := a.put(bListings, listingKey(li.Ordinal), encodeListing(li)); err != nil {
 		return err
 	}
 	if !slices.Contains(a.ords, li.Ordinal) { // the entry's history (appendEntry)
@@ -122,7 +122,7 @@ func (a *applier) publish(c *cmdCtx, p *ListingPayload) (*Rejection, error) {
 	if ord == ^uint32(0) {
 		return reject(CodeConflict, "listing ordinals exhausted"), nil
 	}
-	if err := a.meta.Put(kOrdinalNext, u64(uint64(ord)+1)); err != nil {
+	if err := a.put(bMeta, kOrdinalNext, u64(uint64(ord)+1)); err != nil {
 		return nil, err
 	}
 	li := &Listing{Token: p.Token, Agency: c.cmd.Agency, Ordinal: ord, Status: StatusAvailable, Attrs: p.Attrs, Created: c.seq}

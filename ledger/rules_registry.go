@@ -132,7 +132,7 @@ func (a *applier) registerNode(c *cmdCtx, p *RegisterNodePayload) (*Rejection, e
 		}
 		ag.Nodes = append(ag.Nodes, p.Node)
 	} else {
-		if err := a.tx.Bucket(bNodeKeys).Delete([]byte(ag.Nodes[i].PublicKey)); err != nil {
+		if err := a.del(bNodeKeys, []byte(ag.Nodes[i].PublicKey)); err != nil {
 			return nil, err
 		}
 		ag.Nodes[i] = p.Node
@@ -156,7 +156,7 @@ func (a *applier) removeNode(c *cmdCtx, p *RemoveNodePayload) (*Rejection, error
 	if i < 0 {
 		return reject(CodeNotFound, "agency %s has no node %q", ag.ID, p.NodeID), nil
 	}
-	if err := a.tx.Bucket(bNodeKeys).Delete([]byte(ag.Nodes[i].PublicKey)); err != nil {
+	if err := a.del(bNodeKeys, []byte(ag.Nodes[i].PublicKey)); err != nil {
 		return nil, err
 	}
 	ag.Nodes = slices.Delete(ag.Nodes, i, i+1)
@@ -247,7 +247,7 @@ func (a *applier) settleProposal(c *cmdCtx, pr *Proposal) (*Rejection, error) {
 		}
 		pr.Status, pr.EffectiveSeq = "effective", c.seq
 	}
-	return nil, putJSON(a.tx.Bucket(bProposals), u64(pr.ID), pr)
+	return nil, a.putJSONState(bProposals, u64(pr.ID), pr)
 }
 
 // countApprovals counts active agencies and how many of them approved.
@@ -290,9 +290,8 @@ func (a *applier) enact(pr *Proposal) error {
 		for i := range ag.Keys {
 			ag.Keys[i].Active = false
 		}
-		nodes := a.tx.Bucket(bNodeKeys)
 		for _, n := range ag.Nodes {
-			if err := nodes.Delete([]byte(n.PublicKey)); err != nil {
+			if err := a.del(bNodeKeys, []byte(n.PublicKey)); err != nil {
 				return err
 			}
 		}

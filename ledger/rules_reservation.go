@@ -21,12 +21,11 @@ func agencyResKey(agency string, id uint64) []byte {
 // reservations only, so counting a child's holds costs its active holds,
 // not its history.
 func (a *applier) putRes(r *Reservation) error {
-	due := a.tx.Bucket(bDue)
 	if r.Status == ResActive {
-		if err := due.Put(dueKey(r.ExpiresMs, r.ID), nil); err != nil {
+		if err := a.put(bDue, dueKey(r.ExpiresMs, r.ID), nil); err != nil {
 			return err
 		}
-	} else if err := due.Delete(dueKey(r.ExpiresMs, r.ID)); err != nil {
+	} else if err := a.del(bDue, dueKey(r.ExpiresMs, r.ID)); err != nil {
 		return err
 	}
 	for _, ch := range r.ChildTokens {
@@ -36,7 +35,7 @@ func (a *applier) putRes(r *Reservation) error {
 		a.dirtyResIDs = append(a.dirtyResIDs, r.ID)
 	}
 	a.dirtyRes[r.ID] = cloneReservation(r)
-	return a.tx.Bucket(bRes).Put(u64(r.ID), encodeReservation(r))
+	return a.put(bRes, u64(r.ID), encodeReservation(r))
 }
 
 // childHolds returns the active holds for a holder's child as of this
@@ -153,12 +152,11 @@ func (a *applier) storeNewHold(c *cmdCtx, li *Listing, res *Reservation) error {
 	if err := a.putRes(res); err != nil {
 		return err
 	}
-	byAg := a.tx.Bucket(bResByAgency)
-	if err := byAg.Put(agencyResKey(res.Holder, res.ID), []byte("holder")); err != nil {
+	if err := a.put(bResByAgency, agencyResKey(res.Holder, res.ID), []byte("holder")); err != nil {
 		return err
 	}
 	if res.ListingAgency != res.Holder {
-		if err := byAg.Put(agencyResKey(res.ListingAgency, res.ID), []byte("owner")); err != nil {
+		if err := a.put(bResByAgency, agencyResKey(res.ListingAgency, res.ID), []byte("owner")); err != nil {
 			return err
 		}
 	}
@@ -210,7 +208,7 @@ func (a *applier) extend(c *cmdCtx, p *ReservationPayload) (*Rejection, error) {
 	if r.Extensions >= pol.ExtensionsMax {
 		return reject(CodeConflict, "reservation %d has been extended %d times; policy allows %d", r.ID, r.Extensions, pol.ExtensionsMax), nil
 	}
-	if err := a.tx.Bucket(bDue).Delete(dueKey(r.ExpiresMs, r.ID)); err != nil {
+	if err := a.del(bDue, dueKey(r.ExpiresMs, r.ID)); err != nil {
 		return nil, err
 	}
 	r.Extensions++

@@ -191,7 +191,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		}
 		k6 := []byte{0, 0, 0, 0, 0, 0, 0, 6}
 		v = bytes.Clone(b.Get(k6))
-		v[1+32+1+3] ^= 1
+		v[1+32+32+1+3] ^= 1
 		return b.Put(k6, v)
 	})
 	db.Close()

@@ -79,13 +79,14 @@ var (
 	kFormat      = []byte("format")
 )
 
-// storeFormat is the layout of ledger.db, recorded at genesis. 4: one
-// value per entry holds its record, hash, tree nodes, idempotency key and
-// the listings it touched (entry.go); the tree head has a bucket of its
-// own; the state cache derives the indexes by random keys; listings and
-// reservations are stored in binary (record_codec.go). A file of another
-// format is refused rather than misread.
-const storeFormat = 4
+// storeFormat is the layout of ledger.db, recorded at genesis. 5: one
+// value per entry holds its record, hash, the state hash after it
+// (commitment.go), tree nodes, idempotency key and the listings it
+// touched (entry.go); the tree head has a bucket of its own, with the
+// state sum; the state cache derives the indexes by random keys;
+// listings and reservations are stored in binary (record_codec.go). A
+// file of another format is refused rather than misread.
+const storeFormat = 5
 
 // checkFormat refuses a ledger written in another layout. An empty file
 // (no genesis yet) has none.
@@ -198,7 +199,8 @@ func Open(path string, opts Options) (*Ledger, error) {
 		}
 		l.deferred, l.boot = true, boot
 	}
-	if err := l.openDB(); err != nil {
+	// a damaged file can make bbolt panic or fault while it reads pages
+	if err := guardFaults(l.openDB); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -330,11 +332,13 @@ func (l *Ledger) LastApplied() (idx uint64, err error) {
 	return idx, err
 }
 
-// Head is the ledger's current tree head: size, root and the newest entry hash.
+// Head is the ledger's current tree head: size, root, the newest entry
+// hash and the state hash after it (commitment.go).
 type Head struct {
 	Size      uint64 `json:"size"`
 	Root      Hash   `json:"root"`
 	EntryHash Hash   `json:"entry_hash"`
+	StateHash Hash   `json:"state_hash"`
 	ClockMs   int64  `json:"clock_ms"`
 }
 
@@ -360,6 +364,11 @@ func readHead(tx *bolt.Tx) (Head, error) {
 		return h, err
 	}
 	copy(h.Root[:], root)
+	if h.Size > 0 {
+		if h.StateHash, err = stateHashAt(tx, h.Size); err != nil {
+			return h, err
+		}
+	}
 	return h, nil
 }
 
@@ -387,10 +396,7 @@ func (l *Ledger) InitGenesis(doc []byte) error {
 			return errAlreadyInit
 		}
 		a = newApplier(tx, l)
-		if err := a.applyGenesis(g, doc); err != nil {
-			return err
-		}
-		return m.Put(kGenesisHash, sum[:])
+		return a.applyGenesis(g, doc, sum[:])
 	})
 	if errors.Is(err, errAlreadyInit) {
 		return nil
