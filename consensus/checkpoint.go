@@ -13,40 +13,49 @@ import (
 	"github.com/raaft/raaft/ledger"
 )
 
-// Checkpoints: each node signs its tree head (size, root) with its agency
-// key and sends the signature to every registered node. A node that
-// receives a signature for a size it holds checks the root against its own
-// ledger (a mismatch is a fork: logged loudly, never co-signed) and adds its
-// own agency's signature for the same size, so the federation converges on
-// co-signed heads. A head signed by more than half of the active agencies
-// is what an auditor trusts.
+// Checkpoints: each node signs its head (genesis, size, root, state hash)
+// with its agency key and sends the signature to every registered node. A
+// node that receives a signature for a size it holds checks the root and
+// the state hash against its own ledger's at that size: a mismatch is
+// never co-signed, and once more than half of the active agencies have
+// signed a head that differs from this node's at the same size, this node
+// has diverged (Config.OnDivergence). Otherwise it adds its own agency's
+// signature for the same size, so the federation converges on co-signed
+// heads. A head signed by more than half of the active agencies is what an
+// auditor trusts: those are kept in checkpoints.json beside raft.db, so
+// they survive restarts, and are served by the API.
 const (
-	checkpointsKeptMax   = 16 // tree sizes remembered
-	checkpointSendTimout = 2 * time.Second
-	checkpointQueueMax   = 64
+	checkpointsKeptMax      = 16 // tree sizes remembered in memory
+	checkpointsPersistedMax = 64 // quorum-cosigned checkpoints kept in checkpoints.json
+	checkpointSendTimout    = 2 * time.Second
+	checkpointQueueMax      = 64
+	checkpointsFile         = "checkpoints.json"
 )
 
 // CheckpointSignature is one agency's signature over a tree head.
 type CheckpointSignature struct {
 	Agency string      `json:"agency"`
 	NodeID string      `json:"node_id"`
-	Size   uint64      `json:"size"`
-	Root   ledger.Hash `json:"root"`
-	JWS    string      `json:"jws"` // compact JWS over checkpointBody
+	Size      uint64      `json:"size"`
+	Root      ledger.Hash `json:"root"`
+	StateHash ledger.Hash `json:"state_hash"`
+	JWS       string      `json:"jws"` // compact JWS over checkpointBody
 }
 
 // Checkpoint is a tree head with every agency signature collected for it.
 type Checkpoint struct {
 	Size           uint64                `json:"size"`
 	Root           ledger.Hash           `json:"root"`
+	StateHash      ledger.Hash           `json:"state_hash"`
 	Signatures     []CheckpointSignature `json:"signatures"`
 	QuorumCosigned bool                  `json:"quorum_cosigned"`
 }
 
 type checkpointBody struct {
-	Genesis ledger.Hash `json:"genesis"`
-	Size    uint64      `json:"size"`
-	Root    ledger.Hash `json:"root"`
+	Genesis   ledger.Hash `json:"genesis"`
+	Size      uint64      `json:"size"`
+	Root      ledger.Hash `json:"root"`
+	StateHash ledger.Hash `json:"state_hash"`
 }
 
 type checkpoints struct {
@@ -55,13 +64,21 @@ type checkpoints struct {
 	bySize  map[uint64]*Checkpoint
 	pending chan CheckpointSignature // our own new signatures to send
 	signed  atomic.Uint64            // signatures this node made (CheckpointsSigned)
+	// kept: quorum-cosigned checkpoints, newest last, as in checkpoints.json
+	kept []*Checkpoint
+	// against: per size, the agencies that signed a head differing from ours
+	against  map[uint64]map[string]bool
+	diverged atomic.Bool
 }
 
 // CheckpointsSigned is how many checkpoint signatures this node has made.
 func (n *Node) CheckpointsSigned() uint64 { return n.cps.signed.Load() }
 
 func newCheckpoints(n *Node) *checkpoints {
-	return &checkpoints{n: n, bySize: map[uint64]*Checkpoint{}, pending: make(chan CheckpointSignature, checkpointQueueMax)}
+	c := &checkpoints{n: n, bySize: map[uint64]*Checkpoint{}, pending: make(chan CheckpointSignature, checkpointQueueMax),
+		against: map[uint64]map[string]bool{}}
+	c.load()
+	return c
 }
 
 // loop signs the head every CheckpointInterval and sends our signatures.
@@ -76,17 +93,18 @@ func (c *checkpoints) loop() {
 			c.send(s)
 		case <-t.C:
 			head, err := c.n.l.Head()
-			if err == nil && head.Size > 0 {
-				c.cosign(head.Size, head.Root)
+			if err == nil && head.Size > 0 && !c.diverged.Load() {
+				c.cosign(head.Size, head.Root, head.StateHash)
 			}
 			c.cosignPending()
+			c.persist()
 		}
 	}
 }
 
 // cosign adds our agency's signature for (size, root) unless we already
 // signed it or the size is older than every size we keep.
-func (c *checkpoints) cosign(size uint64, root ledger.Hash) {
+func (c *checkpoints) cosign(size uint64, root, state ledger.Hash) {
 	agency := c.n.cfg.Signer.Agency()
 	c.mu.Lock()
 	cp := c.bySize[size]
@@ -96,7 +114,7 @@ func (c *checkpoints) cosign(size uint64, root ledger.Hash) {
 	if signed || stale {
 		return
 	}
-	s, err := c.sign(size, root)
+	s, err := c.sign(size, root, state)
 	if err != nil {
 		c.n.log.Warn("checkpoint sign", "err", err)
 		return
@@ -109,17 +127,17 @@ func (c *checkpoints) cosign(size uint64, root ledger.Hash) {
 	}
 }
 
-func (c *checkpoints) sign(size uint64, root ledger.Hash) (CheckpointSignature, error) {
+func (c *checkpoints) sign(size uint64, root, state ledger.Hash) (CheckpointSignature, error) {
 	g, err := c.n.l.GenesisHash()
 	if err != nil {
 		return CheckpointSignature{}, err
 	}
-	b, _ := json.Marshal(checkpointBody{Genesis: g, Size: size, Root: root})
+	b, _ := json.Marshal(checkpointBody{Genesis: g, Size: size, Root: root, StateHash: state})
 	jws, err := c.n.cfg.Signer.Sign(b)
 	if err != nil {
 		return CheckpointSignature{}, err
 	}
-	return CheckpointSignature{Agency: c.n.cfg.Signer.Agency(), NodeID: c.n.cfg.NodeID, Size: size, Root: root, JWS: string(jws)}, nil
+	return CheckpointSignature{Agency: c.n.cfg.Signer.Agency(), NodeID: c.n.cfg.NodeID, Size: size, Root: root, StateHash: state, JWS: string(jws)}, nil
 }
 
 // cosignPending signs sizes other agencies signed that we have since reached.
@@ -129,21 +147,21 @@ func (c *checkpoints) cosignPending() {
 		return
 	}
 	type head struct {
-		size uint64
-		root ledger.Hash
+		size        uint64
+		root, state ledger.Hash
 	}
 	// collect under the lock: eviction may drop sizes as soon as it is released
 	c.mu.Lock()
 	var todo []head
 	for size, cp := range c.bySize { //det:ok not the ledger; order does not matter
 		if size <= h.Size {
-			todo = append(todo, head{size, cp.Root})
+			todo = append(todo, head{size, cp.Root, cp.StateHash})
 		}
 	}
 	c.mu.Unlock()
 	for _, t := range todo {
-		if mine, err := c.n.l.RootAt(t.size); err == nil && mine == t.root {
-			c.cosign(t.size, t.root)
+		if c.matches(t.size, t.root, t.state) == nil {
+			c.cosign(t.size, t.root, t.state)
 		}
 	}
 }
@@ -158,21 +176,96 @@ func (c *checkpoints) receive(s CheckpointSignature) error {
 		return err
 	}
 	if head, err := c.n.l.Head(); err == nil && s.Size <= head.Size {
-		mine, err := c.n.l.RootAt(s.Size)
-		if err != nil {
-			return err
-		}
-		if mine != s.Root {
-			c.n.log.Error("FORK: a peer signed a different root for a tree size we hold",
-				"agency", s.Agency, "node", s.NodeID, "size", s.Size, "their_root", s.Root, "our_root", mine)
-			return fmt.Errorf("checkpoint size %d: root differs from ours", s.Size)
+		if err := c.matches(s.Size, s.Root, s.StateHash); err != nil {
+			c.n.log.Error("DIVERGENCE: a peer signed a head that differs from ours at a size we hold",
+				"agency", s.Agency, "node", s.NodeID, "size", s.Size, "their_root", s.Root, "their_state_hash", s.StateHash, "err", err)
+			c.countAgainst(s)
+			return fmt.Errorf("checkpoint size %d: %w", s.Size, err)
 		}
 		c.add(s)
-		c.cosign(s.Size, s.Root)
+		if !c.diverged.Load() {
+			c.cosign(s.Size, s.Root, s.StateHash)
+		}
 		return nil
 	}
 	c.add(s)
 	return nil
+}
+
+// matches compares a head with this ledger's at the same size.
+func (c *checkpoints) matches(size uint64, root, state ledger.Hash) error {
+	mine, err := c.n.l.RootAt(size)
+	if err != nil {
+		return err
+	}
+	if mine != root {
+		return fmt.Errorf("root %s differs from ours %s", root, mine)
+	}
+	st, err := c.n.l.StateHashAt(size)
+	if err != nil {
+		return err
+	}
+	if st != state {
+		return fmt.Errorf("state hash %s differs from ours %s", state, st)
+	}
+	return nil
+}
+
+// countAgainst records an agency that signed a head differing from ours;
+// once more than half of the active agencies have, for one size, this
+// node has diverged: the quorum's ledger is not the one it holds.
+func (c *checkpoints) countAgainst(s CheckpointSignature) {
+	active := c.activeAgencies()
+	c.mu.Lock()
+	set := c.against[s.Size]
+	if set == nil {
+		set = map[string]bool{}
+		c.against[s.Size] = set
+		for size := range c.against { //det:ok bounding a map, order does not matter
+			if len(c.against) > checkpointsKeptMax && size < s.Size {
+				delete(c.against, size)
+			}
+		}
+	}
+	set[s.Agency] = true
+	quorum := len(set)*2 > active
+	c.mu.Unlock()
+	if quorum && c.diverged.CompareAndSwap(false, true) {
+		d := Divergence{Size: s.Size, QuorumRoot: s.Root, QuorumStateHash: s.StateHash}
+		d.Root, _ = c.n.l.RootAt(s.Size)
+		d.StateHash, _ = c.n.l.StateHashAt(s.Size)
+		c.n.log.Error("DIVERGED: more than half of the active agencies signed a head that differs from this ledger's; this node stops serving",
+			"size", d.Size, "quorum_root", d.QuorumRoot, "quorum_state_hash", d.QuorumStateHash, "our_root", d.Root, "our_state_hash", d.StateHash)
+		if c.n.cfg.OnDivergence != nil {
+			c.n.cfg.OnDivergence(d)
+		}
+	}
+}
+
+// Divergence is what a node learns when a quorum signed another head at
+// a size it holds.
+type Divergence struct {
+	Size            uint64
+	Root, StateHash ledger.Hash // this node's
+	QuorumRoot      ledger.Hash
+	QuorumStateHash ledger.Hash
+}
+
+// Diverged reports whether this node's ledger has been found to differ
+// from the quorum's (it then never signs or co-signs again).
+func (n *Node) Diverged() bool { return n.cps.diverged.Load() }
+
+func (c *checkpoints) activeAgencies() int {
+	ags, err := c.n.l.Agencies()
+	active := 0
+	if err == nil {
+		for _, a := range ags {
+			if a.Status == "active" {
+				active++
+			}
+		}
+	}
+	return active
 }
 
 func verifyCheckpoint(ag *ledger.Agency, s CheckpointSignature, l *ledger.Ledger) error {
@@ -180,7 +273,7 @@ func verifyCheckpoint(ag *ledger.Agency, s CheckpointSignature, l *ledger.Ledger
 	if err != nil {
 		return err
 	}
-	want, _ := json.Marshal(checkpointBody{Genesis: g, Size: s.Size, Root: s.Root})
+	want, _ := json.Marshal(checkpointBody{Genesis: g, Size: s.Size, Root: s.Root, StateHash: s.StateHash})
 	for _, k := range ag.Keys {
 		if !k.Active {
 			continue
@@ -191,7 +284,7 @@ func verifyCheckpoint(ag *ledger.Agency, s CheckpointSignature, l *ledger.Ledger
 		}
 		if body, err := ledger.VerifyCompact([]byte(s.JWS), pub); err == nil {
 			if string(body) != string(want) {
-				return fmt.Errorf("checkpoint from %s: signed body does not match size %d root %s", s.Agency, s.Size, s.Root)
+				return fmt.Errorf("checkpoint from %s: signed body does not match size %d root %s state hash %s", s.Agency, s.Size, s.Root, s.StateHash)
 			}
 			return nil
 		}
@@ -234,11 +327,11 @@ func (c *checkpoints) add(s CheckpointSignature) {
 	}
 	cp := c.bySize[s.Size]
 	if cp == nil {
-		cp = &Checkpoint{Size: s.Size, Root: s.Root}
+		cp = &Checkpoint{Size: s.Size, Root: s.Root, StateHash: s.StateHash}
 		c.bySize[s.Size] = cp
 		c.evict()
 	}
-	if cp.Root != s.Root || slices.ContainsFunc(cp.Signatures, func(x CheckpointSignature) bool { return x.Agency == s.Agency }) {
+	if cp.Root != s.Root || cp.StateHash != s.StateHash || slices.ContainsFunc(cp.Signatures, func(x CheckpointSignature) bool { return x.Agency == s.Agency }) {
 		return
 	}
 	cp.Signatures = append(cp.Signatures, s)
@@ -257,15 +350,7 @@ func (c *checkpoints) evict() {
 
 // latest returns the newest checkpoint and the newest quorum-cosigned one.
 func (c *checkpoints) latest() (newest, cosigned *Checkpoint) {
-	ags, err := c.n.l.Agencies()
-	active := 0
-	if err == nil {
-		for _, a := range ags {
-			if a.Status == "active" {
-				active++
-			}
-		}
-	}
+	active := c.activeAgencies()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cp := range c.bySize { //det:ok selecting maxima
@@ -276,6 +361,9 @@ func (c *checkpoints) latest() (newest, cosigned *Checkpoint) {
 		if cp.QuorumCosigned && (cosigned == nil || cp.Size > cosigned.Size) {
 			cosigned = cp
 		}
+	}
+	if n := len(c.kept); n > 0 && (cosigned == nil || c.kept[n-1].Size > cosigned.Size) {
+		cosigned = c.kept[n-1] // from checkpoints.json, after a restart
 	}
 	return clone(newest), clone(cosigned)
 }

@@ -25,6 +25,8 @@ type fsm struct {
 	// holds one node's FSM back to open the gap between an entry's commit
 	// and its apply there.
 	stall atomic.Pointer[chan struct{}]
+	// verify checks a snapshot against the federation before it is installed.
+	verify ledger.VerifyFunc
 }
 
 var (
@@ -70,19 +72,26 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	return out
 }
 
-// Snapshot returns at once; the copy is made in Persist, which raft runs
-// concurrently with Apply. The copy may therefore include entries applied
-// after the snapshot's index: that is safe, because on restore the ledger
-// records its own last applied index and skips the replayed entries it
-// already holds.
+// Snapshot captures the ledger as it is at the last applied index (a
+// read transaction, begun here on the FSM goroutine between batches, so
+// it holds exactly the entries up to that index); Persist writes it out
+// while batches go on, with a header carrying its size, root, state hash
+// and applied index.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &ledgerSnapshot{l: f.l}, nil
+	s, err := f.l.BeginSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &ledgerSnapshot{s: s}, nil
 }
 
-// Restore replaces the ledger with a snapshot (atomic file swap).
+// Restore replaces the ledger with a snapshot from the leader, once the
+// ledger has checked it (ledger.Restore) and verify has compared it with
+// the federation's co-signed checkpoints. A refused snapshot leaves the
+// ledger as it was and fails the install; the leader tries again later.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	if err := f.l.Restore(rc); err != nil {
+	if err := f.l.Restore(rc, f.verify); err != nil {
 		return err
 	}
 	idx, err := f.l.LastApplied()
@@ -91,17 +100,17 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 }
 
 type ledgerSnapshot struct {
-	l *ledger.Ledger
+	s *ledger.LedgerSnapshot
 }
 
-// Persist writes a consistent copy of ledger.db (bbolt Tx.WriteTo) to the sink.
+// Persist writes the snapshot to the sink.
 func (s *ledgerSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.l.Snapshot(sink); err != nil {
+	if _, err := s.s.WriteTo(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("consensus: snapshot: %w", err)
 	}
 	return sink.Close()
 }
 
-// Release is a no-op: Persist holds no resources after it returns.
-func (s *ledgerSnapshot) Release() {}
+// Release ends the snapshot's read transaction.
+func (s *ledgerSnapshot) Release() { s.s.Release() }

@@ -96,6 +96,11 @@ type Config struct {
 	Now                func() time.Time // the leader's clock for envelopes; nil = time.Now
 	// PacketFilter drops datagrams to or from refused peers (tests: partitions).
 	PacketFilter func(peer net.Addr) bool
+	// OnDivergence is called once, from the checkpoint exchange, when more
+	// than half of the active agencies signed a head that differs from this
+	// node's at a size it holds. The node stops signing; the caller stops
+	// serving and repairs (node.Daemon).
+	OnDivergence func(Divergence)
 }
 
 func (c *Config) validate() error {
@@ -154,12 +159,13 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.log = n.log.With("node", cfg.NodeID)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	// before start: the snapshot checks read the kept co-signed checkpoints
+	n.cps = newCheckpoints(n)
 	if err := n.start(); err != nil {
 		n.cancel()
 		n.closeParts()
 		return nil, err
 	}
-	n.cps = newCheckpoints(n)
 	n.goLoop(n.serveRPC)
 	n.goLoop(n.membershipLoop)
 	if cfg.ExpireInterval > 0 {
@@ -204,6 +210,9 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
+	if err := n.checkAppliedIndex(); err != nil {
+		return err
+	}
 	if err := n.catchUpFromSnapshot(snaps); err != nil {
 		return err
 	}
@@ -220,7 +229,7 @@ func (n *Node) start() error {
 	}
 	cache := &cachedStore{LogCache: lc, commit: n.store}
 	n.logs = cache
-	n.fsm = &fsm{l: n.l}
+	n.fsm = &fsm{l: n.l, verify: n.verifySnapshot}
 	if idx, err := n.l.LastApplied(); err == nil {
 		n.fsm.applied.Store(idx)
 	}
@@ -256,10 +265,12 @@ func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	return c
 }
 
-// catchUpFromSnapshot restores the ledger from the newest Raft snapshot if
-// the ledger is behind it (e.g. ledger.db was lost). Raft is told not to
-// restore on start because the ledger normally already holds every
-// entry up to its own last applied index.
+// catchUpFromSnapshot restores the ledger from the newest Raft snapshot
+// that passes its checks if the ledger is behind it (e.g. ledger.db was
+// damaged and moved aside). Raft is told not to restore on start because
+// the ledger normally already holds every entry up to its own last
+// applied index. A snapshot that is refused (damaged, or not the
+// federation's) is moved aside and the next older one tried.
 func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	list, err := snaps.List()
 	if err != nil || len(list) == 0 {
@@ -272,13 +283,102 @@ func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	if list[0].Index <= applied {
 		return nil
 	}
-	n.log.Warn("ledger is behind the newest snapshot; restoring it", "ledger_applied", applied, "snapshot_index", list[0].Index)
-	_, rc, err := snaps.Open(list[0].ID)
+	var errs []error
+	for _, meta := range list {
+		n.log.Warn("ledger is behind the newest snapshot; restoring it", "ledger_applied", applied, "snapshot_index", meta.Index, "snapshot", meta.ID)
+		err := n.restoreSnapshot(snaps, meta.ID)
+		if err == nil {
+			return nil
+		}
+		n.log.Error("snapshot refused; trying an older one", "snapshot", meta.ID, "err", err)
+		errs = append(errs, fmt.Errorf("snapshot %s: %w", meta.ID, err))
+		if errors.Is(err, ledger.ErrBadSnapshot) {
+			n.moveSnapshotAside(meta.ID)
+		}
+	}
+	return fmt.Errorf("consensus: no usable snapshot to rebuild the ledger from: %w", errors.Join(errs...))
+}
+
+func (n *Node) restoreSnapshot(snaps raft.SnapshotStore, id string) error {
+	_, rc, err := snaps.Open(id)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	return n.l.Restore(rc)
+	return n.l.Restore(rc, n.verifySnapshot)
+}
+
+// moveSnapshotAside keeps a refused snapshot for forensics, out of Raft's
+// way (raft's file store lists every folder under snapshots/).
+func (n *Node) moveSnapshotAside(id string) {
+	dir := filepath.Join(n.cfg.DataDir, "snapshots")
+	aside := filepath.Join(n.cfg.DataDir, "snapshots-refused")
+	if err := os.MkdirAll(aside, 0o700); err == nil {
+		err = os.Rename(filepath.Join(dir, id), filepath.Join(aside, id))
+		if err == nil {
+			n.log.Warn("refused snapshot moved aside", "snapshot", id, "moved_to", filepath.Join(aside, id))
+			return
+		}
+		n.log.Error("moving a refused snapshot aside", "snapshot", id, "err", err)
+	}
+}
+
+// verifySnapshot compares a snapshot's ledger with the co-signed
+// checkpoints this node holds: at every checkpoint size the snapshot
+// covers, its root and state hash must be the quorum's, and at every
+// size it covers that this node's ledger also holds, the root must be
+// ours (the tree is append-only).
+func (n *Node) verifySnapshot(h ledger.SnapshotHeader, sl *ledger.Ledger) error {
+	ours, err := n.l.GenesisHash()
+	if err != nil {
+		return err
+	}
+	if g, err := sl.GenesisHash(); err != nil || g != ours {
+		return fmt.Errorf("snapshot is of another federation (genesis %s, ours %s)", g, ours)
+	}
+	if n.cps != nil {
+		for _, cp := range n.cps.cosignedUpTo(h.Size) {
+			root, err1 := sl.RootAt(cp.Size)
+			state, err2 := sl.StateHashAt(cp.Size)
+			if err := errors.Join(err1, err2); err != nil {
+				return err
+			}
+			if root != cp.Root || state != cp.StateHash {
+				return fmt.Errorf("at co-signed size %d the snapshot has root %s state %s; the quorum signed root %s state %s",
+					cp.Size, root, state, cp.Root, cp.StateHash)
+			}
+		}
+	}
+	if head, err := n.l.Head(); err == nil && head.Size > 0 {
+		size := min(head.Size, h.Size)
+		mine, err1 := n.l.RootAt(size)
+		theirs, err2 := sl.RootAt(size)
+		if errors.Join(err1, err2) == nil && mine != theirs {
+			return fmt.Errorf("at size %d the snapshot's root %s differs from this ledger's %s", size, theirs, mine)
+		}
+	}
+	return nil
+}
+
+// checkAppliedIndex compares the ledger's last applied Raft index with
+// the Raft log: the FSM applies only entries of this node's log, and a
+// snapshot holds exactly the state at its index, so the ledger can never
+// be ahead of the log's last index. A ledger that is says its applied
+// index was changed (or the Raft log replaced), and would skip entries.
+func (n *Node) checkAppliedIndex() error {
+	applied, err := n.l.LastApplied()
+	if err != nil {
+		return err
+	}
+	last, err := n.store.LastIndex()
+	if err != nil {
+		return err
+	}
+	if applied > last && last > 0 {
+		return &ledger.Damage{Bucket: "local", Problem: "the ledger's last applied Raft index is beyond the Raft log's last index",
+			Expected: fmt.Sprintf("at most %d", last), Found: fmt.Sprint(applied)}
+	}
+	return nil
 }
 
 // FoundingServers derives the initial Raft configuration from the registry:

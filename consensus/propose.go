@@ -75,6 +75,11 @@ func (n *Node) proposeOnce(ctx context.Context, signed []byte) (res ledger.Resul
 // applyLocal appends the command on this leader, wrapped in an envelope
 // carrying the leader's clock (the only time the ledger sees).
 func (n *Node) applyLocal(ctx context.Context, signed []byte) (ledger.Result, error) {
+	if n.cps.diverged.Load() {
+		// its FSM's result could name an entry hash the quorum does not
+		// store: never acknowledge it; the caller retries at the next leader
+		return ledger.Result{}, fmt.Errorf("%w: this node's ledger differs from the federation's", ErrNoLeader)
+	}
 	timeout := time.Until(deadlineOf(ctx))
 	if timeout <= 0 {
 		return ledger.Result{}, context.DeadlineExceeded

@@ -56,6 +56,9 @@ var (
 	ErrGenesisMismatch = errors.New("ledger: ledger holds a different genesis")
 	// ErrBadEnvelope is returned when a log entry's bytes are not an envelope.
 	ErrBadEnvelope = errors.New("ledger: malformed envelope")
+	// ErrBadSnapshot is returned by Restore for a snapshot that is not a
+	// raaft snapshot, is damaged, or fails a check against the federation.
+	ErrBadSnapshot = errors.New("ledger: snapshot refused")
 	// ErrBadSignature is returned by signature checks that fail.
 	ErrBadSignature = errors.New("ledger: signature does not verify")
 	// ErrCorrupt means stored state breaks an invariant: stop, do not repair silently.

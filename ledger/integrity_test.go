@@ -31,7 +31,7 @@ func integrityLedger(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Restore(&buf); err != nil {
+	if err := other.Restore(&buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	other.Close()

@@ -72,7 +72,7 @@ func TestSnapshotRestore(t *testing.T) {
 
 	other := newTL(t, 3) // same federation keys, diverging state
 	other.publish(0, "other")
-	if err := other.l.Restore(bytes.NewReader(snap.Bytes())); err != nil {
+	if err := other.l.Restore(bytes.NewReader(snap.Bytes()), nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := other.l.StateHash()
@@ -86,7 +86,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if _, err := other.l.Listing(ledgertest.Token("other")); err == nil {
 		t.Fatal("restore kept old state")
 	}
-	if err := other.l.Restore(bytes.NewReader([]byte("not a database"))); err == nil {
+	if err := other.l.Restore(bytes.NewReader([]byte("not a database")), nil); err == nil {
 		t.Fatal("garbage snapshot accepted")
 	}
 	if got2, _ := other.l.StateHash(); got2 != want {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -455,27 +456,153 @@ func stateHash(tx *bolt.Tx) (Hash, error) {
 	return h, nil
 }
 
-// Snapshot writes a consistent copy of the whole database to w (bbolt
-// Tx.WriteTo inside one read transaction), for Raft snapshots and backups.
-func (l *Ledger) Snapshot(w io.Writer) error {
-	return l.view(func(tx *bolt.Tx) error {
-		_, err := tx.WriteTo(w)
-		return err
-	})
+// Snapshots. A snapshot is a versioned header followed by a consistent
+// copy of ledger.db (bbolt Tx.WriteTo):
+//
+//	"raaft-snapshot\n" u8 version, u64 size, [32] root, [32] state hash,
+//	u64 applied index, u32 crc32c of the header so far, then the file
+//
+// Restore checks the header, the file (CheckIntegrity: chain, tree and
+// state sum) and that the file's head is the header's before it swaps
+// files, and the caller may also check it against a co-signed checkpoint
+// (SnapshotHeader, VerifyFunc): a damaged snapshot, or one from a damaged
+// node, is refused and the ledger left as it was.
+const (
+	snapshotMagic   = "raaft-snapshot\n"
+	snapshotVersion = 1
+	snapshotHdrLen  = len(snapshotMagic) + 1 + 8 + 32 + 32 + 8 + 4
+)
+
+// SnapshotHeader is what a snapshot says it holds.
+type SnapshotHeader struct {
+	Size         uint64
+	Root         Hash
+	StateHash    Hash
+	AppliedIndex uint64
 }
 
-// Restore replaces the database with the snapshot read from r: the bytes
-// go to a temporary file beside the database, are fsynced and checked, and
-// the file is renamed over the old one, so a crash leaves either the old or
-// the new ledger, never a mix.
-func (l *Ledger) Restore(r io.Reader) error {
+func (h *SnapshotHeader) encode() []byte {
+	b := make([]byte, 0, snapshotHdrLen)
+	b = append(b, snapshotMagic...)
+	b = append(b, snapshotVersion)
+	b = binary.BigEndian.AppendUint64(b, h.Size)
+	b = append(b, h.Root[:]...)
+	b = append(b, h.StateHash[:]...)
+	b = binary.BigEndian.AppendUint64(b, h.AppliedIndex)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+func decodeSnapshotHeader(b []byte) (SnapshotHeader, error) {
+	var h SnapshotHeader
+	n := len(snapshotMagic)
+	switch {
+	case len(b) != snapshotHdrLen || string(b[:n]) != snapshotMagic:
+		return h, fmt.Errorf("%w: not a raaft snapshot", ErrBadSnapshot)
+	case b[n] != snapshotVersion:
+		return h, fmt.Errorf("%w: snapshot version %d; this raaft reads %d", ErrBadSnapshot, b[n], snapshotVersion)
+	case crc32.Checksum(b[:snapshotHdrLen-4], crcTable) != binary.BigEndian.Uint32(b[snapshotHdrLen-4:]):
+		return h, fmt.Errorf("%w: header checksum", ErrBadSnapshot)
+	}
+	b = b[n+1:]
+	h.Size = binary.BigEndian.Uint64(b)
+	copy(h.Root[:], b[8:40])
+	copy(h.StateHash[:], b[40:72])
+	h.AppliedIndex = binary.BigEndian.Uint64(b[72:80])
+	return h, nil
+}
+
+// LedgerSnapshot is a point-in-time view of the ledger being written out.
+type LedgerSnapshot struct {
+	tx  *bolt.Tx
+	hdr SnapshotHeader
+}
+
+// BeginSnapshot captures the ledger as it is now, in a read transaction,
+// so that a snapshot holds exactly the state at the last applied index
+// (Raft's FSM calls it between batches, and writes it out later with
+// WriteTo, while batches go on). Release must be called.
+func (l *Ledger) BeginSnapshot() (*LedgerSnapshot, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.db == nil {
+		return nil, ErrClosed
+	}
+	tx, err := l.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	s := &LedgerSnapshot{tx: tx}
+	head, err := readHead(tx)
+	if err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	s.hdr = SnapshotHeader{Size: head.Size, Root: head.Root, StateHash: head.StateHash, AppliedIndex: getU64(tx.Bucket(bLocal), kApplied)}
+	return s, nil
+}
+
+// Header is what the snapshot holds.
+func (s *LedgerSnapshot) Header() SnapshotHeader { return s.hdr }
+
+// WriteTo writes the header and the file.
+func (s *LedgerSnapshot) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(s.hdr.encode())
+	if err != nil {
+		return int64(n), err
+	}
+	m, err := s.tx.WriteTo(w)
+	return int64(n) + m, err
+}
+
+// Release ends the read transaction. Idempotent.
+func (s *LedgerSnapshot) Release() {
+	if s.tx != nil {
+		s.tx.Rollback()
+		s.tx = nil
+	}
+}
+
+// Snapshot writes a snapshot of the ledger as it is now to w.
+func (l *Ledger) Snapshot(w io.Writer) error {
+	s, err := l.BeginSnapshot()
+	if err != nil {
+		return err
+	}
+	defer s.Release()
+	_, err = s.WriteTo(w)
+	return err
+}
+
+// VerifyFunc checks a snapshot's header, and the ledger it holds (open,
+// read only while it runs), before Restore installs it: the consensus
+// layer compares them with the federation's co-signed checkpoints.
+type VerifyFunc func(h SnapshotHeader, l *Ledger) error
+
+// Restore replaces the database with the snapshot read from r: the file
+// goes to a temporary path beside the database and is fsynced; its header
+// and contents are checked (CheckIntegrity, the head against the header,
+// then verify if not nil); then the file is renamed over the old one, so
+// a crash leaves either the old or the new ledger, never a mix. A
+// snapshot that fails a check is refused (ErrBadSnapshot) and the ledger
+// is left as it was.
+func (l *Ledger) Restore(r io.Reader, verify VerifyFunc) error {
+	hb := make([]byte, snapshotHdrLen)
+	if _, err := io.ReadFull(r, hb); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
+	}
+	hdr, err := decodeSnapshotHeader(hb)
+	if err != nil {
+		return err
+	}
 	tmp := l.path + ".restore"
 	if err := writeFileSync(tmp, r); err != nil {
 		return err
 	}
-	if err := checkLedgerFile(tmp); err != nil {
+	if err := checkSnapshotFile(tmp, hdr, verify); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("ledger: restore: snapshot is not a ledger: %w", err)
+		return fmt.Errorf("ledger: restore refused: %w", err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -492,6 +619,36 @@ func (l *Ledger) Restore(r io.Reader) error {
 		return err
 	}
 	return l.openDB()
+}
+
+// checkSnapshotFile opens a restored file as a ledger and checks it.
+func checkSnapshotFile(path string, hdr SnapshotHeader, verify VerifyFunc) error {
+	if err := checkLedgerFile(path); err != nil {
+		return fmt.Errorf("%w: not a ledger: %v", ErrBadSnapshot, err)
+	}
+	sl, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	defer sl.Close()
+	if err := sl.CheckIntegrity(0); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	head, err := sl.Head()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	applied, _ := sl.LastApplied()
+	if head.Size != hdr.Size || head.Root != hdr.Root || head.StateHash != hdr.StateHash || applied != hdr.AppliedIndex {
+		return fmt.Errorf("%w: holds size %d root %s state %s applied %d; its header says size %d root %s state %s applied %d",
+			ErrBadSnapshot, head.Size, head.Root, head.StateHash, applied, hdr.Size, hdr.Root, hdr.StateHash, hdr.AppliedIndex)
+	}
+	if verify != nil {
+		if err := verify(hdr, sl); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+		}
+	}
+	return nil
 }
 
 func writeFileSync(path string, r io.Reader) error {

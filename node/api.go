@@ -89,6 +89,10 @@ type ServerConfig struct {
 	// Ready reports whether the node can serve (GET /readyz): nil, or why
 	// not (503). nil means always ready.
 	Ready func() error
+	// Serving reports nil, or why this node must not serve its ledger's
+	// data at all (it differs from the federation's: 503 ledger_diverged
+	// for every data request). nil means always.
+	Serving func() error
 	// Logger receives internal errors; nil discards.
 	Logger *slog.Logger
 	// Now is the clock for access log lines and default dates; nil means
@@ -256,6 +260,11 @@ func (s *Server) handle(rt Route, h handlerFunc) {
 // serve runs one request through the route's checks and its handler and
 // returns the status written.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route, h handlerFunc) int {
+	if s.cfg.Serving != nil && rt.Roles != nil {
+		if err := s.cfg.Serving(); err != nil {
+			return s.writeProblem(w, r, err)
+		}
+	}
 	p, err := s.authorise(r, rt)
 	if err != nil {
 		return s.writeProblem(w, r, err)

@@ -47,6 +47,7 @@ type Daemon struct {
 	collectors  []prometheus.Collector
 	signer      *ledger.Signer
 	inactiveKey sync.Once // warned that the agency key is no longer active
+	diverged    atomic.Pointer[error]
 }
 
 // Start opens the ledger (applying the genesis on first start), joins or
@@ -69,7 +70,21 @@ func Start(cfg config.Config, logger *slog.Logger, collectors ...prometheus.Coll
 // newest Raft snapshot (consensus.Open) and the Raft log replayed by Raft.
 func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
 	opts := ledger.Options{NoSync: d.cfg.Raft.NoSync, DeferSync: true}
+	if _, err := os.Stat(path + divergedSuffix); err == nil {
+		d.log.Error("ledger.db was found to differ from the federation's before the node stopped; moving it aside and rebuilding it")
+		if err := d.moveLedgerAside(path, "diverged"); err != nil {
+			return nil, err
+		}
+		os.Remove(path + divergedSuffix)
+	}
 	l, err := ledger.Open(path, opts)
+	if ledger.IsDamage(err) {
+		d.log.Error("ledger.db is damaged and will not be served; moving it aside and rebuilding the ledger from the Raft snapshot and log", "damage", err)
+		if err := d.moveLedgerAside(path, "damaged"); err != nil {
+			return nil, err
+		}
+		l, err = ledger.Open(path, opts)
+	}
 	if errors.Is(err, ledger.ErrUnsynced) {
 		suffix := ".unsynced-" + time.Now().UTC().Format("20060102T150405Z")
 		d.log.Warn("ledger.db was written without fsync and the machine has restarted since; moving it aside and rebuilding the ledger from the Raft snapshot and log",
@@ -85,8 +100,74 @@ func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.log.Info("ledger opened", "path", path, "deferred_sync", l.Deferred())
+	start := time.Now()
+	from, err := d.verifiedCheckpoint(l)
+	if err == nil {
+		err = l.CheckIntegrity(from)
+	}
+	if err != nil {
+		l.Close()
+		if !ledger.IsDamage(err) {
+			return nil, err
+		}
+		d.log.Error("ledger.db is damaged and will not be served; moving it aside and rebuilding the ledger from the Raft snapshot and log", "damage", err)
+		if err := d.moveLedgerAside(path, "damaged"); err != nil {
+			return nil, err
+		}
+		if l, err = ledger.Open(path, opts); err != nil {
+			return nil, err
+		}
+	}
+	d.log.Info("ledger opened and checked", "path", path, "deferred_sync", l.Deferred(), "checked_from_seq", from, "check_ms", time.Since(start).Milliseconds())
 	return l, nil
+}
+
+// divergedSuffix marks a ledger.db found to differ from the quorum's
+// while the node ran: the next start moves it aside and rebuilds.
+const divergedSuffix = ".diverged"
+
+// moveLedgerAside keeps a damaged or diverged ledger.db for forensics
+// (ledger.db.<why>-<time>) and leaves the path free for a rebuilt one.
+func (d *Daemon) moveLedgerAside(path, why string) error {
+	suffix := "." + why + "-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := ledger.MoveAside(path, suffix); err != nil {
+		return err
+	}
+	d.log.Warn("ledger.db moved aside", "moved_to", path+suffix)
+	return nil
+}
+
+// verifiedCheckpoint is the size of the newest co-signed checkpoint
+// (checkpoints.json) whose root and state hash this ledger has at that
+// size: the entries below it are the federation's, so the integrity check
+// at open rehashes only the entries from there on; 0 (check every entry)
+// when there is none. A ledger that differs from such a checkpoint is
+// damaged, whatever else it agrees with.
+func (d *Daemon) verifiedCheckpoint(l *ledger.Ledger) (uint64, error) {
+	g, cps, err := consensus.ReadCheckpoints(filepath.Join(d.cfg.Node.DataDir, "raft"))
+	mine, gerr := l.GenesisHash()
+	if err != nil || gerr != nil || g != mine {
+		return 0, nil
+	}
+	head, err := l.Head()
+	if err != nil {
+		return 0, err
+	}
+	for i := len(cps) - 1; i >= 0; i-- {
+		cp := cps[i]
+		if cp.Size > head.Size || !cp.QuorumCosigned {
+			continue
+		}
+		root, err1 := l.RootAt(cp.Size)
+		state, err2 := l.StateHashAt(cp.Size)
+		if err1 == nil && err2 == nil && root == cp.Root && state == cp.StateHash {
+			return cp.Size, nil
+		}
+		seq := cp.Size - 1
+		return 0, &ledger.Damage{Seq: &seq, Problem: "the ledger differs from a checkpoint the federation co-signed at this size",
+			Expected: fmt.Sprintf("root %s state %s", cp.Root, cp.StateHash), Found: fmt.Sprintf("root %s state %s", root, state)}
+	}
+	return 0, nil
 }
 
 func (d *Daemon) open() error {
@@ -122,13 +203,13 @@ func (d *Daemon) open() error {
 	if err != nil {
 		return err
 	}
-	d.cons, err = consensus.Open(consensus.Config{
+	d.cons, err = d.openConsensus(consensus.Config{
 		NodeID: cfg.Node.ID, DataDir: filepath.Join(cfg.Node.DataDir, "raft"), Ledger: d.ledger, Signer: signer, NodeKey: nodeKey,
 		BindAddr: cfg.Raft.BindAddr, AdvertiseAddr: cfg.Raft.AdvertiseAddr, Timings: timings(cfg), VotersMax: cfg.Raft.VotersMax,
 		NoSync: cfg.Raft.NoSync, Bootstrap: slices.ContainsFunc(founding, func(s raft.Server) bool { return string(s.ID) == cfg.Node.ID }),
 		ForwardTimeout: cfg.Forward.Timeout, ExpireInterval: cfg.Housekeeping.ExpireInterval, CheckpointInterval: cfg.Housekeeping.CheckpointInterval,
-		Logger: d.log, RaftLogOutput: os.Stderr,
-	})
+		Logger: d.log, RaftLogOutput: os.Stderr, OnDivergence: d.diverge,
+	}, genesis)
 	if err != nil {
 		return err
 	}
@@ -138,6 +219,63 @@ func (d *Daemon) open() error {
 		return err
 	}
 	return d.serve()
+}
+
+// openConsensus opens the Raft node. If it finds the ledger inconsistent
+// with the Raft log (an applied index beyond the log), the ledger is
+// damaged: it is moved aside, rebuilt from the genesis, and Raft opened
+// again, which restores the newest verified snapshot and replays the log.
+func (d *Daemon) openConsensus(cc consensus.Config, genesis []byte) (*consensus.Node, error) {
+	n, err := consensus.Open(cc)
+	if !ledger.IsDamage(err) {
+		return n, err
+	}
+	d.log.Error("ledger.db disagrees with the Raft log and will not be served; moving it aside and rebuilding it", "damage", err)
+	path := filepath.Join(d.cfg.Node.DataDir, "ledger.db")
+	d.ledger.Close()
+	if err := d.moveLedgerAside(path, "damaged"); err != nil {
+		return nil, err
+	}
+	if d.ledger, err = d.openLedger(path); err != nil {
+		return nil, err
+	}
+	if err := d.ledger.InitGenesis(genesis); err != nil {
+		return nil, err
+	}
+	d.ledger.TrustOwnSignatures(d.signer)
+	cc.Ledger = d.ledger
+	return consensus.Open(cc)
+}
+
+// diverge is called once when a quorum of agencies signed a head that
+// differs from this node's ledger at a size it holds. The node stops
+// serving (every data request gets 503 ledger_diverged, and /readyz says
+// why), hands leadership over if it leads, and marks ledger.db so that
+// the next start moves it aside and rebuilds it from the federation.
+func (d *Daemon) diverge(dv consensus.Divergence) {
+	err := fmt.Errorf("%w: at size %d this ledger has root %s state hash %s; more than half of the agencies signed root %s state hash %s. Restart the node to rebuild its ledger from the federation",
+		ErrDiverged, dv.Size, dv.Root, dv.StateHash, dv.QuorumRoot, dv.QuorumStateHash)
+	d.diverged.Store(&err)
+	path := filepath.Join(d.cfg.Node.DataDir, "ledger.db") + divergedSuffix
+	if werr := os.WriteFile(path, []byte(err.Error()+"\n"), 0o600); werr != nil {
+		d.log.Error("cannot mark ledger.db as diverged", "err", werr)
+	}
+	go func() {
+		if cons := d.cons; cons != nil && cons.Raft().State() == raft.Leader {
+			d.log.Warn("diverged while leading: handing leadership over")
+			if err := cons.Raft().LeadershipTransfer().Error(); err != nil {
+				d.log.Error("leadership transfer", "err", err)
+			}
+		}
+	}()
+}
+
+// serving is nil, or why this node must not serve its ledger's data.
+func (d *Daemon) serving() error {
+	if p := d.diverged.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // checkRegistered runs once the node has caught up, so that it reads the
@@ -179,6 +317,9 @@ func timings(cfg config.Config) consensus.Timings {
 // Ready reports whether the node can serve: it has a leader and has
 // applied everything committed when it started.
 func (d *Daemon) Ready() error {
+	if err := d.serving(); err != nil {
+		return err
+	}
 	if d.ready.Load() {
 		if _, id := d.cons.Raft().LeaderWithID(); id == "" {
 			return errors.New("no leader")
@@ -281,7 +422,7 @@ func (d *Daemon) serve() error {
 	d.accessLog = alog
 	srv, err := NewServer(ServerConfig{
 		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: d.signer, Agency: cfg.Node.Agency, NodeID: cfg.Node.ID, Auth: auth, AccessLog: alog,
-		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Logger: d.log,
+		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Serving: d.serving, Logger: d.log,
 		Collectors: d.collectors, Keys: KeyFiles{Path: cfg.Node.AgencyKeyFile},
 	})
 	if err != nil {

@@ -36,6 +36,7 @@ var (
 	kindIdemReused       = problemKind{http.StatusUnprocessableEntity, protocol.ProblemIdempotencyKeyReused, "Idempotency-Key already used for another request"}
 	kindNoLeader         = problemKind{http.StatusServiceUnavailable, protocol.ProblemNoLeader, "The federation has no leader right now; nothing was written"}
 	kindNotReady         = problemKind{http.StatusServiceUnavailable, protocol.ProblemNotReady, "Node not ready"}
+	kindDiverged         = problemKind{http.StatusServiceUnavailable, protocol.ProblemLedgerDiverged, "This node's ledger differs from the federation's; it serves nothing until it is rebuilt"}
 	kindOutcomeUnknown   = problemKind{http.StatusGatewayTimeout, protocol.ProblemOutcomeUnknown, "Timed out; the outcome is unknown: retry a write with the same Idempotency-Key"}
 	kindInternal         = problemKind{http.StatusInternalServerError, protocol.ProblemInternal, "Internal error"}
 )
@@ -73,7 +74,13 @@ var sentinelKinds = []struct {
 	{consensus.ErrClosed, kindNotReady},
 	{ledger.ErrClosed, kindNotReady},
 	{errNotReady, kindNotReady},
+	{ErrDiverged, kindDiverged},
 }
+
+// ErrDiverged is returned for every data request once this node's ledger
+// has been found to differ from the one more than half of the agencies
+// signed (Daemon.diverge).
+var ErrDiverged = errors.New("this node's ledger differs from the federation's")
 
 // errNotReady wraps the reason Ready gives for not serving.
 var errNotReady = errors.New("node not ready")

@@ -47,6 +47,10 @@ const (
 	ProblemNoLeader = "no_leader"
 	// ProblemNotReady (503): the node is starting, catching up or stopping.
 	ProblemNotReady = "not_ready"
+	// ProblemLedgerDiverged (503): this node's ledger differs from the one
+	// more than half of the agencies signed; it serves nothing until it is
+	// rebuilt. Ask another agency's node, or wait for the repair.
+	ProblemLedgerDiverged = "ledger_diverged"
 	// ProblemOutcomeUnknown (504): the write may or may not have been
 	// applied; retry with the same Idempotency-Key.
 	ProblemOutcomeUnknown = "outcome_unknown"
