@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
@@ -232,4 +234,32 @@ func IsDamage(err error) bool {
 		return true
 	}
 	return false
+}
+
+// preflight reads every page of an existing ledger file through a
+// read-only bbolt handle, in this goroutine, before the file is opened
+// for writing. A writable open with NoFreelistSync rebuilds the freelist
+// by walking the whole file in a goroutine of bbolt's own, where a
+// damaged page panics beyond any recover and kills the process; read
+// here first, the same damage is a *Damage the node can act on.
+func preflight(path string) error {
+	st, err := os.Stat(path)
+	if err != nil || st.Size() == 0 {
+		return nil // a new ledger
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return err
+		}
+		return &Damage{Problem: "bbolt cannot open the file: " + err.Error()}
+	}
+	defer db.Close()
+	return guardFaults(func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+				return b.ForEach(func(_, _ []byte) error { return nil })
+			})
+		})
+	})
 }

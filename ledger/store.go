@@ -201,6 +201,9 @@ func Open(path string, opts Options) (*Ledger, error) {
 		l.deferred, l.boot = true, boot
 	}
 	// a damaged file can make bbolt panic or fault while it reads pages
+	if err := preflight(path); err != nil {
+		return nil, err
+	}
 	if err := guardFaults(l.openDB); err != nil {
 		return nil, err
 	}
