@@ -34,8 +34,8 @@ const (
 
 // CheckpointSignature is one agency's signature over a tree head.
 type CheckpointSignature struct {
-	Agency string      `json:"agency"`
-	NodeID string      `json:"node_id"`
+	Agency    string      `json:"agency"`
+	NodeID    string      `json:"node_id"`
 	Size      uint64      `json:"size"`
 	Root      ledger.Hash `json:"root"`
 	StateHash ledger.Hash `json:"state_hash"`

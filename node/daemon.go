@@ -529,10 +529,10 @@ func checkpointOut(c *consensus.Checkpoint) *protocol.Checkpoint {
 	if c == nil {
 		return nil
 	}
-	out := &protocol.Checkpoint{Size: c.Size, Root: c.Root, QuorumCosigned: c.QuorumCosigned}
+	out := &protocol.Checkpoint{Size: c.Size, Root: c.Root, StateHash: c.StateHash, QuorumCosigned: c.QuorumCosigned}
 	for _, s := range c.Signatures {
 		out.Signatures = append(out.Signatures, protocol.CheckpointSignature{
-			Agency: s.Agency, NodeID: s.NodeID, KID: jwsKID(s.JWS), Size: s.Size, Root: s.Root, Signature: s.JWS})
+			Agency: s.Agency, NodeID: s.NodeID, KID: jwsKID(s.JWS), Size: s.Size, Root: s.Root, StateHash: s.StateHash, Signature: s.JWS})
 	}
 	return out
 }

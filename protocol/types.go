@@ -74,22 +74,24 @@ type Server struct {
 
 // CheckpointSignature is one agency's signature over a tree head.
 type CheckpointSignature struct {
-	Agency string      `json:"agency"`
-	NodeID string      `json:"node_id"`
-	KID    string      `json:"kid"` // the agency key that signed (RFC 7638 thumbprint)
-	Size   uint64      `json:"size"`
-	Root   ledger.Hash `json:"root"`
+	Agency    string      `json:"agency"`
+	NodeID    string      `json:"node_id"`
+	KID       string      `json:"kid"` // the agency key that signed (RFC 7638 thumbprint)
+	Size      uint64      `json:"size"`
+	Root      ledger.Hash `json:"root"`
+	StateHash ledger.Hash `json:"state_hash"`
 	// Signature is the compact JWS (EdDSA) over the checkpoint; verify it
 	// with the agency's key from the registry (ledger.VerifyCompact).
 	Signature string `json:"signature"`
 }
 
-// Checkpoint is a tree head (size, Merkle root) with every agency signature
-// collected for it. A checkpoint co-signed by a quorum of agencies is what an
-// auditor trusts.
+// Checkpoint is a head (size, Merkle root, state hash) with every agency
+// signature collected for it. A checkpoint co-signed by a quorum of
+// agencies is what an auditor trusts.
 type Checkpoint struct {
 	Size           uint64                `json:"size"`
 	Root           ledger.Hash           `json:"root"`
+	StateHash      ledger.Hash           `json:"state_hash"`
 	Signatures     []CheckpointSignature `json:"signatures"`
 	QuorumCosigned bool                  `json:"quorum_cosigned"`
 }
