@@ -66,4 +66,22 @@ var (
 	// this raaft does not read (by another version). It is derived from the
 	// Raft log, so a node can rebuild it; the file is left untouched.
 	ErrFormat = errors.New("ledger: stored in another format: format")
+	// ErrDamaged is returned by CheckBoltFile, OpenReadOnly and VerifyFile
+	// when a file is not a whole, readable bbolt database or ledger: empty,
+	// truncated, zero-filled, or with a bad meta page or page. It is
+	// wrapped with what is wrong and where.
+	ErrDamaged = errors.New("damaged")
 )
+
+// DamageError is an ErrDamaged with what is wrong and where, for a
+// report to show without the sentinel's prefix.
+type DamageError struct{ Detail string }
+
+func (e *DamageError) Error() string { return "damaged: " + e.Detail }
+
+// Unwrap makes errors.Is(err, ErrDamaged) hold.
+func (e *DamageError) Unwrap() error { return ErrDamaged }
+
+func damaged(format string, a ...any) error {
+	return &DamageError{Detail: fmt.Sprintf(format, a...)}
+}
