@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -209,8 +211,28 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 		c.publish(ld, "snap"+itoa(i))
 	}
 	time.Sleep(600 * time.Millisecond) // let the leader snapshot and truncate
+	// ledger.Restore renames the snapshot's file over ledger.db, so a new
+	// file there shows a snapshot was installed: converging by the log
+	// alone (snapshots never taken, or the log never truncated) leaves
+	// the same file, and so does the follower taking snapshots of its own.
+	path := filepath.Join(lag.dir, "ledger.db")
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.start(lag, true)
 	c.converge()
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(before, after) {
+		t.Fatalf("the lagging follower caught up without installing a snapshot (raft stats: last_snapshot_index %s)",
+			lag.n.Raft().Stats()["last_snapshot_index"])
+	}
+	if idx := lag.n.Raft().Stats()["last_snapshot_index"]; idx == "0" {
+		t.Fatalf("the lagging follower's raft reports last_snapshot_index %s after catching up by snapshot", idx)
+	}
 }
 
 func TestRestartAllOnPersistedState(t *testing.T) {

@@ -69,4 +69,14 @@ var (
 	// this raaft does not read (by another version). It is derived from the
 	// Raft log, so a node can rebuild it; the file is left untouched.
 	ErrFormat = errors.New("ledger: stored in another format: format")
+	// ErrDamaged is wrapped by every *Damage: a ledger file whose contents
+	// disagree with themselves (chain, tree, state sum), or that is not a
+	// whole, readable bbolt database (empty, truncated, zero-filled, a bad
+	// meta page or page). Returned by Open, CheckIntegrity, CheckBoltFile,
+	// OpenReadOnly and VerifyFile, with what is wrong and where.
+	ErrDamaged = errors.New("ledger: damaged")
 )
+
+func damaged(format string, a ...any) error {
+	return &Damage{Problem: fmt.Sprintf(format, a...)}
+}

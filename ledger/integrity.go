@@ -26,9 +26,11 @@ type Damage struct {
 	Found    string
 }
 
-func (d *Damage) Error() string {
+func (d *Damage) Error() string { return "ledger: damaged: " + d.Detail() }
+
+// Detail is what is wrong and where, without the sentinel's words.
+func (d *Damage) Detail() string {
 	var b bytes.Buffer
-	b.WriteString("ledger: damaged: ")
 	if d.Seq != nil {
 		fmt.Fprintf(&b, "entry %d: ", *d.Seq)
 	}
@@ -73,7 +75,7 @@ func guardFaults(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(old)
 	defer func() {
 		if r := recover(); r != nil {
-			err = &Damage{Problem: fmt.Sprintf("reading the file failed: %v", r)}
+			err = damaged("reading it failed with a panic, which a damaged file causes: %v", r)
 		}
 	}()
 	return fn()
@@ -215,10 +217,6 @@ func checkStateSum(tx *bolt.Tx, size uint64) error {
 	}
 	return nil
 }
-
-// ErrDamaged is wrapped by every *Damage: a ledger file whose contents
-// disagree with themselves (chain, tree, state sum) or cannot be read.
-var ErrDamaged = errors.New("ledger: damaged")
 
 // IsDamage reports whether err, from Open or CheckIntegrity, says the
 // file itself is damaged (its contents, or bbolt's pages), as opposed to

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/raaft/raaft/consensus"
 	"github.com/raaft/raaft/ledger"
 	"github.com/spf13/cobra"
 )
@@ -20,57 +22,139 @@ func newLedgerCmd() *cobra.Command {
 }
 
 func newVerifyCmd() *cobra.Command {
-	var dataDir, output string
+	var dataDir, output, scratch string
 	c := &cobra.Command{
 		Use:   "verify --data DIR",
 		Short: "Re-verify every signature, the hash chain and the Merkle root, and replay the whole ledger",
-		Long: `verify re-checks a node's ledger from scratch: the hash chain entry by entry, the
-RFC 6962 Merkle root rebuilt from the records, and a full replay of every entry (each
-signature verified again against the registry at its position, each rule applied again)
-into a fresh store, whose state hash must equal the stored one. Stop the node first: the
-ledger file is locked while the node runs. Exits 1 naming the first bad sequence.`,
+		Long: `verify re-checks a stopped node's ledger from scratch, without writing to it: ledger.db
+is opened read-only after its bbolt structure is checked page by page (an empty, truncated,
+zero-filled or damaged file is reported, never a crash); then the hash chain entry by entry,
+the RFC 6962 Merkle root rebuilt from the records, every signature verified again with Go's
+crypto/ed25519, and a full replay of every entry (each signature verified again against the
+registry at its position, each rule applied again) into a scratch ledger whose entries and
+state must equal the stored ones. The applied index is checked against the Raft log in
+DIR/raft/raft.db when there is one. Exits 0 if verified, 1 naming what is wrong and where
+(the first bad sequence, bucket and key), 2 for usage errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dataDir == "" {
-				return &exitError{exitUsage, errors.New("--data DIR is required")}
+			if err := checkVerifyArgs(dataDir, output); err != nil {
+				return &exitError{exitUsage, err}
 			}
-			path := filepath.Join(dataDir, "ledger.db")
-			if _, err := os.Stat(path); err != nil {
-				return &exitError{exitUsage, fmt.Errorf("no ledger at %s: %w", path, err)}
+			if scratch == "" {
+				scratch = dataDir
 			}
-			l, err := ledger.Open(path, ledger.Options{})
-			if errors.Is(err, ledger.ErrUnsynced) {
-				return &exitError{exitFailure, fmt.Errorf("%s was written without fsync and the machine has restarted since, so it may be torn: start the node, which rebuilds it from the federation, then verify again (%w)", path, err)}
-			}
-			if err != nil {
-				return &exitError{exitFailure, fmt.Errorf("open %s (is the node still running?): %w", path, err)}
-			}
-			defer l.Close()
 			start := time.Now()
-			rep, err := l.Verify(dataDir)
+			rep, err := verifyDataDir(dataDir, scratch)
 			if err != nil {
 				return &exitError{exitFailure, err}
 			}
-			elapsed := time.Since(start)
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				enc.Encode(rep)
-			} else {
-				fmt.Fprintf(out, "entries:    %d\nsignatures: %d verified\nroot:       %s\nstate hash: %s\ntime:       %s (%.0f entries/s)\n",
-					rep.Entries, rep.Signatures, rep.Root, rep.StateHash, elapsed.Round(time.Millisecond), float64(rep.Entries)/elapsed.Seconds())
-			}
-			if rep.FirstBadSeq != nil {
-				return &exitError{exitFailure, fmt.Errorf("verification FAILED at sequence %d: %s", *rep.FirstBadSeq, rep.Problem)}
+			printVerifyReport(cmd.OutOrStdout(), output, &rep, time.Since(start))
+			if !rep.OK() {
+				return &exitError{exitFailure, verifyFailure(&rep)}
 			}
 			if output != "json" {
-				fmt.Fprintln(out, "ledger verified: OK")
+				fmt.Fprintln(cmd.OutOrStdout(), "ledger verified: OK")
 			}
 			return nil
 		},
 	}
-	c.Flags().StringVar(&dataDir, "data", "", "the node's data directory (holds ledger.db)")
+	c.Flags().StringVar(&dataDir, "data", "", "the node's data directory (holds ledger.db and raft/)")
 	c.Flags().StringVar(&output, "output", "table", "table or json")
+	c.Flags().StringVar(&scratch, "scratch", "", "directory for the replay's temporary ledger (default: the data directory)")
 	return c
+}
+
+// checkVerifyArgs refuses what is a usage error: no --data, a --data
+// that is not a directory, an unknown --output.
+func checkVerifyArgs(dataDir, output string) error {
+	if dataDir == "" {
+		return errors.New("--data DIR is required")
+	}
+	if output != "table" && output != "json" {
+		return fmt.Errorf("--output %q: expected table or json", output)
+	}
+	st, err := os.Stat(dataDir)
+	if err != nil {
+		return fmt.Errorf("--data %s: %w", dataDir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("--data %s: not a directory", dataDir)
+	}
+	return nil
+}
+
+// verifyDataDir verifies DIR/ledger.db, and its applied index against
+// DIR/raft/raft.db where that exists. err is for what stops verification
+// before it can look at the file (absent, locked, unsynced).
+func verifyDataDir(dataDir, scratch string) (ledger.VerifyReport, error) {
+	var rep ledger.VerifyReport
+	path := filepath.Join(dataDir, "ledger.db")
+	if _, err := os.Stat(path); err != nil {
+		return rep, fmt.Errorf("no ledger to verify: %w", err)
+	}
+	if err := ledger.CheckSyncMark(path); err != nil {
+		return rep, fmt.Errorf("%s was written without fsync and the machine has restarted since, so it may be torn: start the node, which rebuilds it from the federation, then verify again (%w)", path, err)
+	}
+	raftDir := filepath.Join(dataDir, "raft")
+	rl, err := consensus.OpenRaftLogReadOnly(raftDir)
+	notChecked := ""
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		notChecked = fmt.Sprintf("not checked: %s does not exist", filepath.Join(raftDir, "raft.db"))
+	case errors.Is(err, ledger.ErrDamaged):
+		rep.Problem = fmt.Sprintf("raft.db is damaged, so the applied index cannot be checked: %v", err)
+		return rep, nil
+	case err != nil:
+		return rep, err
+	default:
+		defer rl.Close()
+	}
+	opts := ledger.VerifyOptions{ScratchDir: scratch}
+	if rl != nil {
+		opts.RaftLog = rl
+	}
+	rep, err = ledger.VerifyFile(path, opts)
+	if rep.RaftLog == "" {
+		rep.RaftLog = notChecked
+	}
+	return rep, err
+}
+
+func printVerifyReport(out io.Writer, output string, rep *ledger.VerifyReport, elapsed time.Duration) {
+	if output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return
+	}
+	raftLast := "-"
+	if rep.RaftLastIndex != nil {
+		raftLast = fmt.Sprint(*rep.RaftLastIndex)
+	}
+	fmt.Fprintf(out, "entries:       %d\nsignatures:    %d verified by the replay, %d again with crypto/ed25519\nroot:          %s\nstate hash:    %s\n",
+		rep.Entries, rep.Signatures, rep.SignaturesStdlib, rep.Root, rep.StateHash)
+	fmt.Fprintf(out, "bbolt pages:   %d checked\napplied index: %d (raft log: %s; last index %s)\ntime:          %s (%.0f entries/s)\n",
+		rep.PagesChecked, rep.AppliedIndex, rep.RaftLog, raftLast, elapsed.Round(time.Millisecond), float64(rep.Entries)/elapsed.Seconds())
+	if rep.OK() {
+		return
+	}
+	fmt.Fprintf(out, "problem:       %s\n", rep.Problem)
+	if rep.FirstBadSeq != nil {
+		fmt.Fprintf(out, "sequence:      %d\n", *rep.FirstBadSeq)
+	}
+	if rep.Bucket != "" {
+		fmt.Fprintf(out, "bucket:        %s\nkey:           %s\nexpected:      %s\nfound:         %s\n", rep.Bucket, rep.Key, rep.Expected, rep.Found)
+	}
+}
+
+// verifyFailure is the error a failed verification exits with: where first, then what.
+func verifyFailure(rep *ledger.VerifyReport) error {
+	where := ""
+	if rep.FirstBadSeq != nil {
+		where = fmt.Sprintf(" at sequence %d", *rep.FirstBadSeq)
+	}
+	if rep.Bucket != "" {
+		where += fmt.Sprintf(" (bucket %s, key %s)", rep.Bucket, rep.Key)
+	}
+	return fmt.Errorf("verification FAILED%s: %s", where, rep.Problem)
 }

@@ -39,7 +39,7 @@ func TestLedgerVerifyCLI(t *testing.T) {
 	if code := run([]string{"ledger", "verify", "--data", dir}, &out, &errb); code != exitOK {
 		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
 	}
-	if !strings.Contains(out.String(), "entries:    6") || !strings.Contains(out.String(), "OK") {
+	if !strings.Contains(out.String(), "entries:       6") || !strings.Contains(out.String(), "OK") {
 		t.Fatalf("output: %s", out.String())
 	}
 	// tamper with entry 3
@@ -71,7 +71,7 @@ func TestLedgerVerifyCLI(t *testing.T) {
 	if code := run([]string{"ledger", "verify"}, &out, &errb); code != exitUsage {
 		t.Fatalf("missing --data: exit %d", code)
 	}
-	if code := run([]string{"ledger", "verify", "--data", t.TempDir()}, &out, &errb); code != exitUsage {
-		t.Fatalf("empty dir: exit %d", code)
+	if code := run([]string{"ledger", "verify", "--data", t.TempDir()}, &out, &errb); code != exitFailure {
+		t.Fatalf("a data directory without ledger.db: exit %d", code)
 	}
 }
