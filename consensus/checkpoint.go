@@ -3,7 +3,6 @@ package consensus
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -39,7 +38,7 @@ type CheckpointSignature struct {
 	Size      uint64      `json:"size"`
 	Root      ledger.Hash `json:"root"`
 	StateHash ledger.Hash `json:"state_hash"`
-	JWS       string      `json:"jws"` // compact JWS over checkpointBody
+	JWS       string      `json:"jws"` // compact JWS over ledger.CheckpointBody
 }
 
 // Checkpoint is a tree head with every agency signature collected for it.
@@ -49,13 +48,6 @@ type Checkpoint struct {
 	StateHash      ledger.Hash           `json:"state_hash"`
 	Signatures     []CheckpointSignature `json:"signatures"`
 	QuorumCosigned bool                  `json:"quorum_cosigned"`
-}
-
-type checkpointBody struct {
-	Genesis   ledger.Hash `json:"genesis"`
-	Size      uint64      `json:"size"`
-	Root      ledger.Hash `json:"root"`
-	StateHash ledger.Hash `json:"state_hash"`
 }
 
 type checkpoints struct {
@@ -132,7 +124,7 @@ func (c *checkpoints) sign(size uint64, root, state ledger.Hash) (CheckpointSign
 	if err != nil {
 		return CheckpointSignature{}, err
 	}
-	b, _ := json.Marshal(checkpointBody{Genesis: g, Size: size, Root: root, StateHash: state})
+	b := ledger.CheckpointBody{Genesis: g, Size: size, Root: root, StateHash: state}.Encode()
 	jws, err := c.n.cfg.Signer.Sign(b)
 	if err != nil {
 		return CheckpointSignature{}, err
@@ -273,7 +265,7 @@ func verifyCheckpoint(ag *ledger.Agency, s CheckpointSignature, l *ledger.Ledger
 	if err != nil {
 		return err
 	}
-	want, _ := json.Marshal(checkpointBody{Genesis: g, Size: s.Size, Root: s.Root, StateHash: s.StateHash})
+	want := ledger.CheckpointBody{Genesis: g, Size: s.Size, Root: s.Root, StateHash: s.StateHash}.Encode()
 	for _, k := range ag.Keys {
 		if !k.Active {
 			continue

@@ -19,9 +19,9 @@ type checkpointsDoc struct {
 	Checkpoints []*Checkpoint `json:"checkpoints"`
 }
 
-// CheckpointFileFormat names the format of checkpoints.json and of an
-// exported checkpoint file.
-const CheckpointFileFormat = "raaft-checkpoints/1"
+// CheckpointFileFormat names the format of checkpoints.json, the node's
+// own record (an auditor exports the API's form: raaft ledger checkpoints).
+const CheckpointFileFormat = "raaft-node-checkpoints/1"
 
 func (c *checkpoints) path() string { return filepath.Join(c.n.cfg.DataDir, checkpointsFile) }
 

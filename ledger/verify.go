@@ -34,6 +34,9 @@ type VerifyReport struct {
 	// snapshot), when its log was read; RaftLog says whether it was.
 	RaftLastIndex *uint64 `json:"raft_last_index,omitempty"`
 	RaftLog       string  `json:"raft_log,omitempty"`
+	// CheckpointsVerified is how many checkpoints of an auditor's file
+	// (raaft ledger verify --checkpoints) the ledger was checked against.
+	CheckpointsVerified int `json:"checkpoints_verified,omitempty"`
 
 	Problem     string  `json:"problem,omitempty"`
 	FirstBadSeq *uint64 `json:"first_bad_seq,omitempty"`

@@ -36,6 +36,23 @@ func verifyCommandStdlib(jws []byte, keys map[string]ed25519.PublicKey) error {
 	return verifyPartsStdlib(parts[0], parts[1], parts[2], keys)
 }
 
+// verifyCompactPayloadStdlib verifies a compact JWS like
+// verifyCommandStdlib and returns its decoded payload.
+func verifyCompactPayloadStdlib(jws []byte, keys map[string]ed25519.PublicKey) ([]byte, error) {
+	parts := bytes.Split(jws, []byte("."))
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("not a compact JWS: %d parts", len(parts))
+	}
+	if err := verifyPartsStdlib(parts[0], parts[1], parts[2], keys); err != nil {
+		return nil, err
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(string(parts[1]))
+	if err != nil {
+		return nil, errors.New("payload is not base64url")
+	}
+	return payload, nil
+}
+
 // verifyPartsStdlib verifies one JWS signature over protected "." payload.
 func verifyPartsStdlib(prot, payload, sig []byte, keys map[string]ed25519.PublicKey) error {
 	hb, err := base64.RawURLEncoding.DecodeString(string(prot))

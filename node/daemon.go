@@ -525,6 +525,16 @@ func (r replicator) Status() protocol.ClusterStatus {
 	return out
 }
 
+// Checkpoints lists the quorum-cosigned checkpoints the node keeps.
+func (r replicator) Checkpoints() []protocol.Checkpoint {
+	cps := r.n.Checkpoints()
+	out := make([]protocol.Checkpoint, 0, len(cps))
+	for i := range cps {
+		out = append(out, *checkpointOut(&cps[i]))
+	}
+	return out
+}
+
 func checkpointOut(c *consensus.Checkpoint) *protocol.Checkpoint {
 	if c == nil {
 		return nil

@@ -22,6 +22,7 @@ func (s *Server) registerRoutes() {
 	s.handle(Route{Method: "GET", Pattern: "/v1/proofs/inclusion", OperationID: "inclusionProof", Roles: anyRole, Params: []string{"seq", "size"}}, s.inclusion)
 	s.handle(Route{Method: "GET", Pattern: "/v1/proofs/consistency", OperationID: "consistencyProof", Roles: anyRole, Params: []string{"size1", "size2"}}, s.consistency)
 	s.handle(Route{Method: "GET", Pattern: "/v1/cluster", OperationID: "clusterStatus", Roles: anyRole}, s.cluster)
+	s.handle(Route{Method: "GET", Pattern: "/v1/checkpoints", OperationID: "listCheckpoints", Roles: anyRole}, s.checkpoints)
 	s.handle(Route{Method: "GET", Pattern: "/v1/agencies", OperationID: "listAgencies", Roles: anyRole}, s.agencies)
 	s.handle(Route{Method: "GET", Pattern: "/v1/policy", OperationID: "getPolicy", Roles: anyRole}, s.policy)
 	s.registerFeeRoutes()
@@ -89,6 +90,24 @@ func (s *Server) consistency(r *http.Request, _ Principal) (int, any, error) {
 
 func (s *Server) cluster(*http.Request, Principal) (int, any, error) {
 	return http.StatusOK, s.cfg.Replicator.Status(), nil
+}
+
+// checkpointLister is the optional ability of a Replicator to list the
+// quorum-cosigned checkpoints it keeps.
+type checkpointLister interface {
+	Checkpoints() []protocol.Checkpoint
+}
+
+func (s *Server) checkpoints(*http.Request, Principal) (int, any, error) {
+	g, err := s.cfg.Ledger.GenesisHash()
+	if err != nil {
+		return 0, nil, err
+	}
+	out := protocol.CheckpointList{Format: protocol.CheckpointListFormat, Genesis: g, Checkpoints: []protocol.Checkpoint{}}
+	if cl, ok := s.cfg.Replicator.(checkpointLister); ok {
+		out.Checkpoints = append(out.Checkpoints, cl.Checkpoints()...)
+	}
+	return http.StatusOK, out, nil
 }
 
 func (s *Server) agencies(*http.Request, Principal) (int, any, error) {

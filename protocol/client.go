@@ -363,6 +363,13 @@ func (c *Client) Cluster(ctx context.Context) (ClusterStatus, error) {
 	return r, err
 }
 
+// Checkpoints returns the quorum-cosigned checkpoints the node keeps.
+func (c *Client) Checkpoints(ctx context.Context) (CheckpointList, error) {
+	var r CheckpointList
+	err := c.get(ctx, "/v1/checkpoints", nil, &r)
+	return r, err
+}
+
 // Agencies returns the registry, ordered by id.
 func (c *Client) Agencies(ctx context.Context) ([]ledger.Agency, error) {
 	var r []ledger.Agency

@@ -96,6 +96,28 @@ type Checkpoint struct {
 	QuorumCosigned bool                  `json:"quorum_cosigned"`
 }
 
+// CheckpointListFormat names the format of a CheckpointList document.
+const CheckpointListFormat = "raaft-checkpoints/1"
+
+// CheckpointList is the quorum-cosigned checkpoints a node keeps, oldest
+// first: GET /v1/checkpoints, and the file `raaft ledger checkpoints
+// --export` writes for an auditor to keep and `raaft ledger verify
+// --checkpoints` checks a data directory against.
+type CheckpointList struct {
+	Format      string       `json:"format"`
+	Genesis     ledger.Hash  `json:"genesis"`
+	Checkpoints []Checkpoint `json:"checkpoints"`
+}
+
+// Claim is the checkpoint as the ledger checks it (Ledger.CheckCheckpoint).
+func (c *Checkpoint) Claim(genesis ledger.Hash) ledger.CheckpointClaim {
+	out := ledger.CheckpointClaim{CheckpointBody: ledger.CheckpointBody{Genesis: genesis, Size: c.Size, Root: c.Root, StateHash: c.StateHash}}
+	for _, s := range c.Signatures {
+		out.Signatures = append(out.Signatures, ledger.CheckpointSig{Agency: s.Agency, JWS: s.Signature})
+	}
+	return out
+}
+
 // ClusterStatus is a node's view of the federation: GET /v1/cluster.
 type ClusterStatus struct {
 	NodeID       string   `json:"node_id"`

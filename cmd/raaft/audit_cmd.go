@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -14,7 +16,42 @@ import (
 // RFC 6962 proofs), beside the offline `ledger verify`. Each has its own
 // API flags: verify's --output takes only table or json.
 func ledgerAPICmds() []*cobra.Command {
-	return []*cobra.Command{newHeadCmd(), newEntryCmd(), newInclusionCmd(), newConsistencyCmd()}
+	return []*cobra.Command{newHeadCmd(), newEntryCmd(), newInclusionCmd(), newConsistencyCmd(), newCheckpointsCmd()}
+}
+
+func newCheckpointsCmd() *cobra.Command {
+	f := &apiFlags{}
+	var export string
+	c := &cobra.Command{Use: "checkpoints [--export FILE]", Short: "The checkpoints a quorum of agencies co-signed, as this node keeps them; --export writes them to a file an auditor keeps",
+		Long: `checkpoints lists the heads (size, Merkle root, state hash) that more than half of the
+agencies signed, with every signature, as the node keeps them (the last 64). --export FILE
+writes them as a checkpoint file (JSON, format raaft-checkpoints/1): keep it, and later
+check any copy of a node's data directory against it with
+raaft ledger verify --data DIR --checkpoints FILE.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				cps, err := cl.Checkpoints(ctx)
+				if err != nil {
+					return apiErr(err)
+				}
+				if export != "" {
+					raw, _ := json.MarshalIndent(cps, "", "  ")
+					if err := os.WriteFile(export, append(raw, '\n'), 0o644); err != nil {
+						return &exitError{exitFailure, fmt.Errorf("--export: %w", err)}
+					}
+				}
+				var rows [][]string
+				for _, cp := range cps.Checkpoints {
+					rows = append(rows, []string{strconv.FormatUint(cp.Size, 10), cp.Root.String(), cp.StateHash.String(), strconv.Itoa(len(cp.Signatures))})
+				}
+				emit(cmd.OutOrStdout(), f, cps, []string{"SIZE", "ROOT", "STATE_HASH", "SIGNATURES"}, rows)
+				return nil
+			})
+		}}
+	f.register(c)
+	c.Flags().StringVar(&export, "export", "", "also write the checkpoints to FILE (JSON) for an auditor")
+	return operation(c, "listCheckpoints")
 }
 
 // parseSeq parses a sequence or tree size argument; a bad one is a usage error.
@@ -36,8 +73,8 @@ func newHeadCmd() *cobra.Command {
 				if err != nil {
 					return apiErr(err)
 				}
-				emit(cmd.OutOrStdout(), f, h, []string{"SIZE", "ROOT", "ENTRY_HASH", "CLOCK"},
-					[][]string{{strconv.FormatUint(h.Size, 10), h.Root.String(), h.EntryHash.String(), time.UnixMilli(h.ClockMs).UTC().Format(time.RFC3339)}})
+				emit(cmd.OutOrStdout(), f, h, []string{"SIZE", "ROOT", "ENTRY_HASH", "STATE_HASH", "CLOCK"},
+					[][]string{{strconv.FormatUint(h.Size, 10), h.Root.String(), h.EntryHash.String(), h.StateHash.String(), time.UnixMilli(h.ClockMs).UTC().Format(time.RFC3339)}})
 				return nil
 			})
 		}}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/raaft/raaft/consensus"
 	"github.com/raaft/raaft/ledger"
+	"github.com/raaft/raaft/protocol"
 	"github.com/spf13/cobra"
 )
 
@@ -22,7 +23,7 @@ func newLedgerCmd() *cobra.Command {
 }
 
 func newVerifyCmd() *cobra.Command {
-	var dataDir, output, scratch string
+	var dataDir, output, scratch, cpFile string
 	c := &cobra.Command{
 		Use:   "verify --data DIR",
 		Short: "Re-verify every signature, the hash chain and the Merkle root, and replay the whole ledger",
@@ -33,18 +34,31 @@ the RFC 6962 Merkle root rebuilt from the records, every signature verified agai
 crypto/ed25519, and a full replay of every entry (each signature verified again against the
 registry at its position, each rule applied again) into a scratch ledger whose entries and
 state must equal the stored ones. The applied index is checked against the Raft log in
-DIR/raft/raft.db when there is one. Exits 0 if verified, 1 naming what is wrong and where
+DIR/raft/raft.db when there is one. With --checkpoints FILE (from raaft ledger checkpoints
+--export), the ledger must also hold every checkpoint in the file: same genesis, the same root
+and state hash at its size, and signatures of more than half of the active agencies, each
+checked with crypto/ed25519. Exits 0 if verified, 1 naming what is wrong and where
 (the first bad sequence, bucket and key), 2 for usage errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkVerifyArgs(dataDir, output); err != nil {
 				return &exitError{exitUsage, err}
 			}
+			var cps *protocol.CheckpointList
+			if cpFile != "" {
+				var err error
+				if cps, err = readCheckpointFile(cpFile); err != nil {
+					return &exitError{exitUsage, err}
+				}
+			}
 			if scratch == "" {
 				scratch = dataDir
 			}
 			start := time.Now()
 			rep, err := verifyDataDir(dataDir, scratch)
+			if err == nil && rep.OK() && cps != nil {
+				err = verifyCheckpoints(filepath.Join(dataDir, "ledger.db"), cps, &rep)
+			}
 			if err != nil {
 				return &exitError{exitFailure, err}
 			}
@@ -61,7 +75,48 @@ DIR/raft/raft.db when there is one. Exits 0 if verified, 1 naming what is wrong 
 	c.Flags().StringVar(&dataDir, "data", "", "the node's data directory (holds ledger.db and raft/)")
 	c.Flags().StringVar(&output, "output", "table", "table or json")
 	c.Flags().StringVar(&scratch, "scratch", "", "directory for the replay's temporary ledger (default: the data directory)")
+	c.Flags().StringVar(&cpFile, "checkpoints", "", "a checkpoint file (raaft ledger checkpoints --export) the ledger must hold")
 	return c
+}
+
+// readCheckpointFile reads an auditor's checkpoint file; one that is not
+// such a file is a usage error.
+func readCheckpointFile(path string) (*protocol.CheckpointList, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--checkpoints: %w", err)
+	}
+	var cps protocol.CheckpointList
+	if err := json.Unmarshal(raw, &cps); err != nil || cps.Format != protocol.CheckpointListFormat {
+		return nil, fmt.Errorf("--checkpoints %s: not a checkpoint file (format %q, want %q; %v)", path, cps.Format, protocol.CheckpointListFormat, err)
+	}
+	if len(cps.Checkpoints) == 0 {
+		return nil, fmt.Errorf("--checkpoints %s: the file holds no checkpoint", path)
+	}
+	return &cps, nil
+}
+
+// verifyCheckpoints checks a verified ledger against every checkpoint in
+// an auditor's file; the first that does not hold is the report's problem.
+func verifyCheckpoints(path string, cps *protocol.CheckpointList, rep *ledger.VerifyReport) error {
+	l, err := ledger.OpenReadOnly(path)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	for i := range cps.Checkpoints {
+		cp := &cps.Checkpoints[i]
+		if err := l.CheckCheckpoint(cp.Claim(cps.Genesis)); err != nil {
+			rep.Problem = err.Error()
+			if cp.Size > 0 {
+				seq := cp.Size - 1
+				rep.FirstBadSeq = &seq
+			}
+			return nil
+		}
+		rep.CheckpointsVerified++
+	}
+	return nil
 }
 
 // checkVerifyArgs refuses what is a usage error: no --data, a --data
@@ -133,8 +188,12 @@ func printVerifyReport(out io.Writer, output string, rep *ledger.VerifyReport, e
 	}
 	fmt.Fprintf(out, "entries:       %d\nsignatures:    %d verified by the replay, %d again with crypto/ed25519\nroot:          %s\nstate hash:    %s\n",
 		rep.Entries, rep.Signatures, rep.SignaturesStdlib, rep.Root, rep.StateHash)
-	fmt.Fprintf(out, "bbolt pages:   %d checked\napplied index: %d (raft log: %s; last index %s)\ntime:          %s (%.0f entries/s)\n",
-		rep.PagesChecked, rep.AppliedIndex, rep.RaftLog, raftLast, elapsed.Round(time.Millisecond), float64(rep.Entries)/elapsed.Seconds())
+	fmt.Fprintf(out, "bbolt pages:   %d checked\napplied index: %d (raft log: %s; last index %s)\n",
+		rep.PagesChecked, rep.AppliedIndex, rep.RaftLog, raftLast)
+	if rep.CheckpointsVerified > 0 {
+		fmt.Fprintf(out, "checkpoints:   %d held, each co-signed by a quorum\n", rep.CheckpointsVerified)
+	}
+	fmt.Fprintf(out, "time:          %s (%.0f entries/s)\n", elapsed.Round(time.Millisecond), float64(rep.Entries)/elapsed.Seconds())
 	if rep.OK() {
 		return
 	}
