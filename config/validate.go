@@ -42,6 +42,7 @@ func (c Config) Validate() error {
 	}
 	p.duration("housekeeping.expire_interval", c.Housekeeping.ExpireInterval, HousekeepingIntervalMin, HousekeepingIntervalMax)
 	p.duration("housekeeping.checkpoint_interval", c.Housekeeping.CheckpointInterval, HousekeepingIntervalMin, HousekeepingIntervalMax)
+	p.duration("housekeeping.integrity_interval", c.Housekeeping.IntegrityInterval, HousekeepingIntervalMin, HousekeepingIntervalMax)
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", c.Log.Format, "json", "text")
 	return errors.Join(p...)

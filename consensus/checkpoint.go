@@ -57,9 +57,11 @@ type checkpoints struct {
 	pending chan CheckpointSignature // our own new signatures to send
 	signed  atomic.Uint64            // signatures this node made (CheckpointsSigned)
 	// kept: quorum-cosigned checkpoints, newest last, as in checkpoints.json
-	kept []*Checkpoint
-	// against: per size, the agencies that signed a head differing from ours
-	against  map[uint64]map[string]bool
+	kept  []*Checkpoint
+	dirty bool // kept changed since checkpoints.json was written
+	// against: per size and per head differing from ours, the signatures
+	// of the agencies that signed it
+	against  map[uint64]map[headKey]map[string]CheckpointSignature
 	diverged atomic.Bool
 }
 
@@ -68,7 +70,7 @@ func (n *Node) CheckpointsSigned() uint64 { return n.cps.signed.Load() }
 
 func newCheckpoints(n *Node) *checkpoints {
 	c := &checkpoints{n: n, bySize: map[uint64]*Checkpoint{}, pending: make(chan CheckpointSignature, checkpointQueueMax),
-		against: map[uint64]map[string]bool{}}
+		against: map[uint64]map[headKey]map[string]CheckpointSignature{}}
 	c.load()
 	return c
 }
@@ -203,25 +205,46 @@ func (c *checkpoints) matches(size uint64, root, state ledger.Hash) error {
 	return nil
 }
 
-// countAgainst records an agency that signed a head differing from ours;
-// once more than half of the active agencies have, for one size, this
-// node has diverged: the quorum's ledger is not the one it holds.
+// headKey is a head at one size: its root and state hash.
+type headKey struct{ root, state ledger.Hash }
+
+// countAgainst records an agency's signature of a head that differs from
+// ours. Once more than half of the active agencies have signed the same
+// other head at one size, this node has diverged: the quorum's ledger is
+// not the one it holds. That head, with the quorum's signatures, is kept
+// (checkpoints.json), so that a rebuild refuses any snapshot that
+// disagrees with it, this node's own included.
 func (c *checkpoints) countAgainst(s CheckpointSignature) {
 	active := c.activeAgencies()
 	c.mu.Lock()
-	set := c.against[s.Size]
-	if set == nil {
-		set = map[string]bool{}
-		c.against[s.Size] = set
+	heads := c.against[s.Size]
+	if heads == nil {
+		heads = map[headKey]map[string]CheckpointSignature{}
+		c.against[s.Size] = heads
 		for size := range c.against { //det:ok bounding a map, order does not matter
 			if len(c.against) > checkpointsKeptMax && size < s.Size {
 				delete(c.against, size)
 			}
 		}
 	}
-	set[s.Agency] = true
-	quorum := len(set)*2 > active
+	k := headKey{s.Root, s.StateHash}
+	if heads[k] == nil {
+		heads[k] = map[string]CheckpointSignature{}
+	}
+	heads[k][s.Agency] = s
+	quorum := len(heads[k])*2 > active
+	if quorum {
+		cp := &Checkpoint{Size: s.Size, Root: s.Root, StateHash: s.StateHash, QuorumCosigned: true}
+		for _, sig := range heads[k] { //det:ok sorted below
+			cp.Signatures = append(cp.Signatures, sig)
+		}
+		slices.SortFunc(cp.Signatures, func(a, b CheckpointSignature) int { return compareStrings(a.Agency, b.Agency) })
+		c.keepLocked(cp)
+	}
 	c.mu.Unlock()
+	if quorum {
+		c.persist()
+	}
 	if quorum && c.diverged.CompareAndSwap(false, true) {
 		d := Divergence{Size: s.Size, QuorumRoot: s.Root, QuorumStateHash: s.StateHash}
 		d.Root, _ = c.n.l.RootAt(s.Size)

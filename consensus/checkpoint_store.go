@@ -50,12 +50,22 @@ func (c *checkpoints) load() {
 	slices.SortFunc(c.kept, func(a, b *Checkpoint) int { return cmpU64(a.Size, b.Size) })
 }
 
+// keepLocked adds a quorum-cosigned checkpoint to the kept list, in
+// place of a kept one at the same size; persist writes it out.
+func (c *checkpoints) keepLocked(cp *Checkpoint) {
+	c.kept = slices.DeleteFunc(c.kept, func(k *Checkpoint) bool { return k.Size == cp.Size })
+	c.kept = append(c.kept, cp)
+	slices.SortFunc(c.kept, func(a, b *Checkpoint) int { return cmpU64(a.Size, b.Size) })
+	c.dirty = true
+}
+
 // persist adds every checkpoint that now has a quorum of signatures to
 // the kept list and rewrites checkpoints.json if the list changed.
 func (c *checkpoints) persist() {
 	active := c.activeAgencies()
 	c.mu.Lock()
-	changed := false
+	changed := c.dirty
+	c.dirty = false
 	for _, cp := range c.bySize { //det:ok collected, then sorted
 		if len(cp.Signatures)*2 <= active {
 			continue

@@ -137,6 +137,13 @@ func TestCheckpointDivergence(t *testing.T) {
 	if c.signed.Load() != 0 {
 		t.Fatal("a diverged node signed")
 	}
+	// the quorum's head is kept, so a rebuild refuses this node's own snapshot
+	if kept := newCheckpoints(n).cosignedUpTo(10); len(kept) != 1 || kept[0].StateHash != other || len(kept[0].Signatures) != 2 {
+		t.Fatalf("kept after divergence: %+v; want the quorum's head at 10", kept)
+	}
+	if err := n.verifySnapshot(ledger.SnapshotHeader{Size: 10}, l); err == nil {
+		t.Fatal("a snapshot of the diverged ledger was accepted")
+	}
 }
 
 // TestCheckpointsPersisted: a checkpoint that reaches a quorum is kept in

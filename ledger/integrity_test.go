@@ -150,3 +150,34 @@ func TestStateHashAtEverySize(t *testing.T) {
 		t.Fatal("state hash did not change with a publish")
 	}
 }
+
+// TestRebuildInPlace: Rebuild sets the file aside and leaves the same
+// Ledger holding only the genesis, ready to apply the federation's log
+// again; its caches are those of the new file.
+func TestRebuildInPlace(t *testing.T) {
+	x := newTL(t, 3)
+	for i := range 4 {
+		x.publish(i%3, "rb"+string(rune('a'+i)))
+	}
+	before, _ := x.l.Head()
+	if err := x.l.Rebuild(".damaged-test", x.fed.Genesis); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := x.l.Head()
+	if h.Size != 1 || before.Size != 5 {
+		t.Fatalf("after the rebuild: size %d (was %d); want the genesis alone", h.Size, before.Size)
+	}
+	if r, _ := x.l.Search(ledger.SearchQuery{}); r.Total != 0 {
+		t.Fatalf("the search index still finds %d listings", r.Total)
+	}
+	if err := x.l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.l.CheckIntegrity(0); err != nil {
+		t.Fatal(err)
+	}
+	x.publish(0, "rb-after")
+	if h, _ := x.l.Head(); h.Size != 2 {
+		t.Fatalf("a publish after the rebuild: size %d", h.Size)
+	}
+}

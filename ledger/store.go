@@ -709,3 +709,39 @@ func (l *Ledger) PagesWritten() int64 {
 	st := l.db.Stats()
 	return st.TxStats.GetWrite()
 }
+
+// Rebuild sets the ledger file aside as path+suffix (kept for forensics)
+// and starts a new one holding only the genesis document, in place: the
+// Ledger stays the same value for everything that holds it, and readers
+// wait while the file is swapped (then see the new, shorter ledger). The
+// caller then feeds it the federation's snapshot and log (consensus), as
+// at a first start. It is how a node repairs a ledger found damaged or
+// different from the quorum's while it runs.
+func (l *Ledger) Rebuild(suffix string, genesis []byte) error {
+	l.mu.Lock()
+	err := l.rebuildLocked(suffix)
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("ledger: rebuild: %w", err)
+	}
+	return l.InitGenesis(genesis)
+}
+
+func (l *Ledger) rebuildLocked(suffix string) error {
+	if l.db != nil {
+		if err := l.db.Close(); err != nil {
+			return err
+		}
+		l.db = nil
+	}
+	if err := MoveAside(l.path, suffix); err != nil {
+		return err
+	}
+	if l.deferred {
+		// durably marked before the first unsynced commit, as Open does
+		if err := writeMark(l.path, syncMark{BootID: l.boot}); err != nil {
+			return err
+		}
+	}
+	return l.openDB()
+}

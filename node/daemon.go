@@ -35,19 +35,20 @@ type Daemon struct {
 	cfg    config.Config
 	log    *slog.Logger
 	ledger *ledger.Ledger
-	cons   *consensus.Node
+	// cons is replaced when the ledger is rebuilt in place (repair.go)
+	cons   atomic.Pointer[consensus.Node]
 	http   *http.Server
 	ln     net.Listener
 	served chan error
 
 	accessLog   io.Closer
 	jwks        *RemoteJWKS // when auth.jwks is a URL
-	startCommit uint64
+	startCommit atomic.Uint64
 	ready       atomic.Bool
 	collectors  []prometheus.Collector
 	signer      *ledger.Signer
 	inactiveKey sync.Once // warned that the agency key is no longer active
-	diverged    atomic.Pointer[error]
+	repair      repairer  // stops serving and rebuilds a damaged or diverged ledger (repair.go)
 }
 
 // Start opens the ledger (applying the genesis on first start), joins or
@@ -55,7 +56,9 @@ type Daemon struct {
 // API is listening; Ready reports when the node has caught up. collectors
 // are served on /metrics with the API's own.
 func Start(cfg config.Config, logger *slog.Logger, collectors ...prometheus.Collector) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: logger, served: make(chan error, 1), collectors: collectors}
+	d := &Daemon{cfg: cfg, log: logger, served: make(chan error, 1)}
+	d.repair.init(d)
+	d.collectors = append(slices.Clone(collectors), d.repair.collectors()...)
 	if err := d.open(); err != nil {
 		d.closeAll()
 		return nil, err
@@ -70,12 +73,12 @@ func Start(cfg config.Config, logger *slog.Logger, collectors ...prometheus.Coll
 // newest Raft snapshot (consensus.Open) and the Raft log replayed by Raft.
 func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
 	opts := ledger.Options{NoSync: d.cfg.Raft.NoSync, DeferSync: true}
-	if _, err := os.Stat(path + divergedSuffix); err == nil {
-		d.log.Error("ledger.db was found to differ from the federation's before the node stopped; moving it aside and rebuilding it")
-		if err := d.moveLedgerAside(path, "diverged"); err != nil {
+	if reason := markedReason(path); reason != "" {
+		d.log.Error("ledger.db was found damaged or different from the federation's before the node stopped, and not yet rebuilt; moving it aside and rebuilding it", "reason", reason)
+		if err := d.moveLedgerAside(path, reason); err != nil {
 			return nil, err
 		}
-		os.Remove(path + divergedSuffix)
+		os.Remove(path + repairMarker)
 	}
 	l, err := ledger.Open(path, opts)
 	if ledger.IsDamage(err) {
@@ -121,10 +124,6 @@ func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
 	d.log.Info("ledger opened and checked", "path", path, "deferred_sync", l.Deferred(), "checked_from_seq", from, "check_ms", time.Since(start).Milliseconds())
 	return l, nil
 }
-
-// divergedSuffix marks a ledger.db found to differ from the quorum's
-// while the node ran: the next start moves it aside and rebuilds.
-const divergedSuffix = ".diverged"
 
 // moveLedgerAside keeps a damaged or diverged ledger.db for forensics
 // (ledger.db.<why>-<time>) and leaves the path free for a rebuilt one.
@@ -203,29 +202,50 @@ func (d *Daemon) open() error {
 	if err != nil {
 		return err
 	}
-	d.cons, err = d.openConsensus(consensus.Config{
-		NodeID: cfg.Node.ID, DataDir: filepath.Join(cfg.Node.DataDir, "raft"), Ledger: d.ledger, Signer: signer, NodeKey: nodeKey,
+	d.repair.genesis = genesis
+	d.repair.consCfg = consensus.Config{
+		NodeID: cfg.Node.ID, DataDir: filepath.Join(cfg.Node.DataDir, "raft"), Signer: signer, NodeKey: nodeKey,
 		BindAddr: cfg.Raft.BindAddr, AdvertiseAddr: cfg.Raft.AdvertiseAddr, Timings: timings(cfg), VotersMax: cfg.Raft.VotersMax,
 		NoSync: cfg.Raft.NoSync, Bootstrap: slices.ContainsFunc(founding, func(s raft.Server) bool { return string(s.ID) == cfg.Node.ID }),
 		ForwardTimeout: cfg.Forward.Timeout, ExpireInterval: cfg.Housekeeping.ExpireInterval, CheckpointInterval: cfg.Housekeeping.CheckpointInterval,
-		Logger: d.log, RaftLogOutput: os.Stderr, OnDivergence: d.diverge,
-	}, genesis)
+		Logger: d.log, RaftLogOutput: os.Stderr, OnDivergence: d.repair.diverged,
+	}
+	n, err := d.openConsensus(genesis)
 	if err != nil {
 		return err
 	}
-	// what the node must apply before it reports ready; an entry the FSM
-	// never sees (a noop, a barrier) would keep it waiting for the next write
-	if d.startCommit, err = d.cons.CommittedFSMIndex(); err != nil {
+	if err := d.setConsensus(n); err != nil {
 		return err
 	}
-	return d.serve()
+	if err := d.serve(); err != nil {
+		return err
+	}
+	d.repair.start()
+	return nil
+}
+
+// setConsensus makes n the node's consensus and starts readiness afresh:
+// the node reports ready once it has applied what was committed now (an
+// entry the FSM never sees, a noop or a barrier, would keep it waiting
+// for the next write, so the last FSM entry at or below it).
+func (d *Daemon) setConsensus(n *consensus.Node) error {
+	start, err := n.CommittedFSMIndex()
+	if err != nil {
+		return err
+	}
+	d.ready.Store(false)
+	d.startCommit.Store(start)
+	d.cons.Store(n)
+	return nil
 }
 
 // openConsensus opens the Raft node. If it finds the ledger inconsistent
 // with the Raft log (an applied index beyond the log), the ledger is
 // damaged: it is moved aside, rebuilt from the genesis, and Raft opened
 // again, which restores the newest verified snapshot and replays the log.
-func (d *Daemon) openConsensus(cc consensus.Config, genesis []byte) (*consensus.Node, error) {
+func (d *Daemon) openConsensus(genesis []byte) (*consensus.Node, error) {
+	cc := d.repair.consCfg
+	cc.Ledger = d.ledger
 	n, err := consensus.Open(cc)
 	if !ledger.IsDamage(err) {
 		return n, err
@@ -245,37 +265,6 @@ func (d *Daemon) openConsensus(cc consensus.Config, genesis []byte) (*consensus.
 	d.ledger.TrustOwnSignatures(d.signer)
 	cc.Ledger = d.ledger
 	return consensus.Open(cc)
-}
-
-// diverge is called once when a quorum of agencies signed a head that
-// differs from this node's ledger at a size it holds. The node stops
-// serving (every data request gets 503 ledger_diverged, and /readyz says
-// why), hands leadership over if it leads, and marks ledger.db so that
-// the next start moves it aside and rebuilds it from the federation.
-func (d *Daemon) diverge(dv consensus.Divergence) {
-	err := fmt.Errorf("%w: at size %d this ledger has root %s state hash %s; more than half of the agencies signed root %s state hash %s. Restart the node to rebuild its ledger from the federation",
-		ErrDiverged, dv.Size, dv.Root, dv.StateHash, dv.QuorumRoot, dv.QuorumStateHash)
-	d.diverged.Store(&err)
-	path := filepath.Join(d.cfg.Node.DataDir, "ledger.db") + divergedSuffix
-	if werr := os.WriteFile(path, []byte(err.Error()+"\n"), 0o600); werr != nil {
-		d.log.Error("cannot mark ledger.db as diverged", "err", werr)
-	}
-	go func() {
-		if cons := d.cons; cons != nil && cons.Raft().State() == raft.Leader {
-			d.log.Warn("diverged while leading: handing leadership over")
-			if err := cons.Raft().LeadershipTransfer().Error(); err != nil {
-				d.log.Error("leadership transfer", "err", err)
-			}
-		}
-	}()
-}
-
-// serving is nil, or why this node must not serve its ledger's data.
-func (d *Daemon) serving() error {
-	if p := d.diverged.Load(); p != nil {
-		return *p
-	}
-	return nil
 }
 
 // checkRegistered runs once the node has caught up, so that it reads the
@@ -317,21 +306,31 @@ func timings(cfg config.Config) consensus.Timings {
 // Ready reports whether the node can serve: it has a leader and has
 // applied everything committed when it started.
 func (d *Daemon) Ready() error {
-	if err := d.serving(); err != nil {
-		return err
+	if p := d.repair.why.Load(); p != nil {
+		return *p
+	}
+	return d.catchUp()
+}
+
+// catchUp reports nil once the node has a leader and has applied
+// everything committed when its consensus started, or why not.
+func (d *Daemon) catchUp() error {
+	cons := d.cons.Load()
+	if cons == nil {
+		return errors.New("starting")
 	}
 	if d.ready.Load() {
-		if _, id := d.cons.Raft().LeaderWithID(); id == "" {
+		if _, id := cons.Raft().LeaderWithID(); id == "" {
 			return errors.New("no leader")
 		}
 		return nil
 	}
-	st := d.cons.Status()
+	st := cons.Status()
 	switch {
 	case st.LeaderID == "":
 		return errors.New("no leader yet")
-	case st.AppliedIndex < d.startCommit:
-		return fmt.Errorf("catching up: applied %d of %d", st.AppliedIndex, d.startCommit)
+	case st.AppliedIndex < d.startCommit.Load():
+		return fmt.Errorf("catching up: applied %d of %d", st.AppliedIndex, d.startCommit.Load())
 	}
 	if err := d.checkRegistered(); err != nil {
 		return err
@@ -365,10 +364,10 @@ func (d *Daemon) Shutdown() error {
 }
 
 func (d *Daemon) closeAll() error {
+	d.repair.stop() // waits for a rebuild under way, and the periodic check
 	var errs []error
-	if d.cons != nil {
-		errs = append(errs, d.cons.Close())
-		d.cons = nil
+	if cons := d.cons.Swap(nil); cons != nil {
+		errs = append(errs, cons.Close())
 	}
 	if d.ledger != nil {
 		errs = append(errs, d.ledger.Close())
@@ -389,7 +388,7 @@ func (d *Daemon) closeAll() error {
 func (d *Daemon) APIAddr() string { return d.ln.Addr().String() }
 
 // Consensus exposes the consensus node (status, membership) to tooling and tests.
-func (d *Daemon) Consensus() *consensus.Node { return d.cons }
+func (d *Daemon) Consensus() *consensus.Node { return d.cons.Load() }
 
 func (d *Daemon) listen() (net.Listener, error) {
 	ln, err := net.Listen("tcp", d.cfg.API.ListenAddr)
@@ -421,8 +420,8 @@ func (d *Daemon) serve() error {
 	}
 	d.accessLog = alog
 	srv, err := NewServer(ServerConfig{
-		Ledger: d.ledger, Replicator: replicator{d.cons}, Signer: d.signer, Agency: cfg.Node.Agency, NodeID: cfg.Node.ID, Auth: auth, AccessLog: alog,
-		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Serving: d.serving, Logger: d.log,
+		Ledger: d.ledger, Replicator: replicator{d.cons.Load}, Signer: d.signer, Agency: cfg.Node.Agency, NodeID: cfg.Node.ID, Auth: auth, AccessLog: alog,
+		BodyBytesMax: cfg.API.BodyBytesMax, WriteTimeout: cfg.Forward.Timeout, Ready: d.Ready, Serving: d.repair.serving, Logger: d.log,
 		Collectors: d.collectors, Keys: KeyFiles{Path: cfg.Node.AgencyKeyFile},
 	})
 	if err != nil {
@@ -505,17 +504,34 @@ func LoadDevIssuer(cfg config.Config) (*DevIssuer, error) {
 }
 
 // replicator adapts consensus.Node to the API's Replicator; consensus
-// cannot import node, so the conversion of its status lives here.
-type replicator struct{ n *consensus.Node }
+// cannot import node, so the conversion of its status lives here. It
+// reads the node afresh on every call: a ledger rebuilt in place comes
+// with a new consensus node, and between the two there is none
+// (consensus.ErrClosed: 503 not_ready).
+type replicator struct{ n func() *consensus.Node }
 
 func (r replicator) Propose(ctx context.Context, signed []byte) (ledger.Result, error) {
-	return r.n.Propose(ctx, signed)
+	n := r.n()
+	if n == nil {
+		return ledger.Result{}, consensus.ErrClosed
+	}
+	return n.Propose(ctx, signed)
 }
 
-func (r replicator) Barrier(ctx context.Context) error { return r.n.Barrier(ctx) }
+func (r replicator) Barrier(ctx context.Context) error {
+	n := r.n()
+	if n == nil {
+		return consensus.ErrClosed
+	}
+	return n.Barrier(ctx)
+}
 
 func (r replicator) Status() protocol.ClusterStatus {
-	st := r.n.Status()
+	n := r.n()
+	if n == nil {
+		return protocol.ClusterStatus{}
+	}
+	st := n.Status()
 	out := protocol.ClusterStatus{NodeID: st.NodeID, Agency: st.Agency, State: st.State, LeaderID: st.LeaderID, LeaderAddr: st.LeaderAddr,
 		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Head: st.Head,
 		Checkpoint: checkpointOut(st.Checkpoint), CosignedCheckpoint: checkpointOut(st.CosignedCheckpoint)}
@@ -527,7 +543,11 @@ func (r replicator) Status() protocol.ClusterStatus {
 
 // Checkpoints lists the quorum-cosigned checkpoints the node keeps.
 func (r replicator) Checkpoints() []protocol.Checkpoint {
-	cps := r.n.Checkpoints()
+	n := r.n()
+	if n == nil {
+		return nil
+	}
+	cps := n.Checkpoints()
 	out := make([]protocol.Checkpoint, 0, len(cps))
 	for i := range cps {
 		out = append(out, *checkpointOut(&cps[i]))
@@ -565,4 +585,6 @@ func jwsKID(compact string) string {
 }
 
 // ConsensusReplicator adapts a consensus node to the API's Replicator.
-func ConsensusReplicator(n *consensus.Node) Replicator { return replicator{n} }
+func ConsensusReplicator(n *consensus.Node) Replicator {
+	return replicator{func() *consensus.Node { return n }}
+}

@@ -213,3 +213,215 @@ func TestDamagedLedgerNeverServed(t *testing.T) {
 		})
 	}
 }
+
+// flipInFile changes the first byte of every copy of needle in a file
+// that a running node has open, as disk rot under a running process
+// would (bbolt reads the file through a shared mapping, so the node sees
+// the change). It returns how many copies it changed.
+func flipInFile(t *testing.T, path string, needle []byte) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	for off := 0; ; {
+		i := bytes.Index(b[off:], needle)
+		if i < 0 {
+			break
+		}
+		if _, err := f.WriteAt([]byte{b[off+i] ^ 0x01}, int64(off+i)); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		off += i + len(needle)
+	}
+	return n
+}
+
+// waitLog waits until a node's log holds want.
+func waitLog(t *testing.T, ctx context.Context, nd *devNode, want string) {
+	t.Helper()
+	for {
+		b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
+		if strings.Contains(string(b), want) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never logged %q; log:\n%s", nd.ag.id, want, tail(b, 3000))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestLedgerRebuiltInPlace runs three `raaft node run` processes and
+// damages a running node's ledger.db twice. First the leader's, where
+// only the checkpoint exchange can see it: a listing's stored record
+// changes under it, so the next write to that listing leaves its state
+// hash different from the other two nodes'. The two others' signed heads
+// make a quorum against it: it must say it diverged, hand leadership
+// over, set the file aside, rebuild its ledger in place (no restart) and
+// end with the others' head. Then a follower's, found by the periodic
+// integrity check (housekeeping.integrity_interval 1s): the same repair.
+func TestLedgerRebuiltInPlace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	bin := filepath.Join(t.TempDir(), "raaft")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	off := freePortOffset(t, 3)
+	if _, err := devPrepare(dir, 3, off); err != nil {
+		t.Fatal(err)
+	}
+	nodes := make([]*devNode, 3)
+	setIntegrity := func(nd *devNode, interval string) {
+		path := filepath.Join(nd.dir, "node.yaml")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if i := strings.Index(s, "  integrity_interval:"); i >= 0 {
+			s = s[:i]
+		}
+		s = strings.Replace(s, "checkpoint_interval: 2s", "checkpoint_interval: 300ms", 1)
+		if err := os.WriteFile(path, []byte(strings.TrimRight(s, "\n")+"\n  integrity_interval: "+interval+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range nodes {
+		nodes[i] = &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
+		setIntegrity(nodes[i], "24h")
+		if err := nodes[i].start(bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		devStop(nodes)
+		if t.Failed() {
+			for _, nd := range nodes {
+				b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
+				t.Logf("--- %s log (tail):\n%s", nd.ag.id, tail(b, 3000))
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := devWaitReady(ctx, dir, nodes); err != nil {
+		t.Fatal(err)
+	}
+	hc, _ := devHTTPClient(dir)
+	clients := make([]*protocol.Client, 3)
+	for i, nd := range nodes {
+		toks, err := devTokens(nd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc)
+	}
+	tokens := []string{protocol.NewToken(), protocol.NewToken()}
+	for i, tok := range tokens {
+		if _, err := clients[0].Publish(ctx, protocol.ListingRequest{Token: tok, Attrs: ledgertest.Attrs()}, fmt.Sprintf("inplace-%04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameHeads := func(t *testing.T, minSize uint64) ledger.Head {
+		t.Helper()
+		var heads []ledger.Head
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			heads = heads[:0]
+			for _, cl := range clients {
+				if h, err := cl.Head(ctx, false); err == nil {
+					heads = append(heads, h)
+				}
+			}
+			if len(heads) == 3 && heads[0] == heads[1] && heads[1] == heads[2] && heads[0].Size >= minSize {
+				return heads[0]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("heads never agreed at size %d or more: %+v", minSize, heads)
+			}
+		}
+	}
+	before := sameHeads(t, 3)
+	st, err := clients[0].Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld := -1
+	for i, nd := range nodes {
+		if st.LeaderID == nd.ag.id+"-node1" {
+			ld = i
+		}
+	}
+	if ld < 0 {
+		t.Fatalf("no leader in %+v", st)
+	}
+	other := (ld + 1) % 3
+
+	t.Run("a diverged leader", func(t *testing.T) {
+		path := filepath.Join(nodes[ld].dir, "data", "ledger.db")
+		if n := flipInFile(t, path, []byte(tokens[0])); n == 0 {
+			t.Fatal("the listing's record is not in the file")
+		}
+		// the write that makes the leader's state hash differ
+		if _, err := clients[other].Reserve(ctx, protocol.ReserveRequest{Listing: tokens[0], ChildTokens: []string{protocol.NewToken()}}, "inplace-reserve"); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, ctx, nodes[ld], "DIVERGED")
+		waitLog(t, ctx, nodes[ld], "handing leadership over")
+		waitLog(t, ctx, nodes[ld], "ledger rebuilt in place")
+		if aside, _ := filepath.Glob(path + ".diverged-*"); len(aside) == 0 {
+			t.Fatal("the diverged file was not kept aside")
+		}
+		if err := devWaitReady(ctx, dir, nodes[ld:ld+1]); err != nil {
+			t.Fatal(err)
+		}
+		h := sameHeads(t, before.Size+1)
+		li, err := clients[ld].Listing(ctx, tokens[0], false)
+		if err != nil || li.Status != ledger.StatusReserved {
+			t.Fatalf("the reserved listing on the rebuilt node: %+v, %v (head %+v)", li, err, h)
+		}
+		if _, err := os.Stat(path + ".repair"); !os.IsNotExist(err) {
+			t.Fatalf("the repair marker is still there after the rebuild: %v", err)
+		}
+	})
+
+	t.Run("damage found by the periodic check", func(t *testing.T) {
+		f := (ld + 2) % 3
+		devStop(nodes[f : f+1])
+		setIntegrity(nodes[f], "1s")
+		if err := nodes[f].start(bin); err != nil {
+			t.Fatal(err)
+		}
+		if err := devWaitReady(ctx, dir, nodes[f:f+1]); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(nodes[f].dir, "data", "ledger.db")
+		if n := flipInFile(t, path, []byte(tokens[1])); n == 0 {
+			t.Fatal("the listing's record is not in the file")
+		}
+		waitLog(t, ctx, nodes[f], "the periodic integrity check found ledger.db damaged")
+		waitLog(t, ctx, nodes[f], "ledger rebuilt in place")
+		if aside, _ := filepath.Glob(path + ".damaged-*"); len(aside) == 0 {
+			t.Fatal("the damaged file was not kept aside")
+		}
+		if _, err := clients[f].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, "inplace-after"); err != nil {
+			t.Fatal(err)
+		}
+		sameHeads(t, before.Size+2)
+		m, err := clients[f].Metrics(ctx)
+		if err != nil || !strings.Contains(string(m), `raaft_ledger_rebuilds_total{reason="damaged",result="ok"} 1`) {
+			t.Fatalf("metrics after the rebuild (%v):\n%s", err, m)
+		}
+	})
+}
