@@ -64,6 +64,7 @@ bench:
 	$(GO) test -run XXX -bench . -benchtime 3s -timeout 30m ./ledger/ | tee docs/bench-raw.txt
 	RAAFT_TEST_FSYNC=1 $(GO) test -run XXX -bench 'Propose|StoreLogs' -benchtime 1000x ./consensus/ | tee -a docs/bench-raw.txt
 	$(GO) test -run XXX -bench Cluster -benchtime 5000x -timeout 20m ./cmd/raaft/ | tee -a docs/bench-raw.txt
+	$(GO) test -run XXX -bench RebuildInPlace -benchtime 1x -timeout 15m ./cmd/raaft/ | tee -a docs/bench-raw.txt
 
 ## chaos: the long randomized runs (bounded: they stop by themselves)
 chaos:

@@ -10,3 +10,7 @@ func EditStoredReservation(v []byte, f func(*Reservation)) ([]byte, error) {
 	f(&r)
 	return encodeReservation(&r), nil
 }
+
+// Preflight is the read-only pass Open makes over an existing file, for
+// BenchmarkCheckIntegrity.
+var Preflight = preflight

@@ -93,19 +93,22 @@ func (a *stateAcc) sub(h *[32]byte) {
 }
 
 // elemHash is the hash of one state element: bucket, key and value, each
-// length-prefixed so no two elements share an encoding.
+// length-prefixed so no two elements share an encoding. The input is
+// assembled in a stack buffer and hashed in one call (one SHA-256 per
+// value an entry writes is the commitment's main cost).
 func elemHash(bucket, key, value []byte) [32]byte {
-	d := sha256.New()
-	var n [4]byte
-	d.Write([]byte(stateElemDomain))
-	for _, part := range [][]byte{bucket, key, value} {
-		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
-		d.Write(n[:])
-		d.Write(part)
+	var stack [256]byte
+	n := len(stateElemDomain) + 12 + len(bucket) + len(key) + len(value)
+	buf := stack[:0]
+	if n > len(stack) {
+		buf = make([]byte, 0, n)
 	}
-	var h [32]byte
-	d.Sum(h[:0])
-	return h
+	buf = append(buf, stateElemDomain...)
+	for _, part := range [][]byte{bucket, key, value} {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(part)))
+		buf = append(buf, part...)
+	}
+	return sha256.Sum256(buf)
 }
 
 // entryElemHash is the element of one accepted entry: its sequence, its

@@ -115,30 +115,65 @@ func clusterRoles(b *testing.B, nodes []*devNode, hc *http.Client) (*devNode, []
 // runClusterLoad runs clients workers, worker i writing through nodes[i mod len(nodes)].
 func runClusterLoad(b *testing.B, nodes []*devNode, hc *http.Client, clients int) {
 	ctx := context.Background()
-	type worker struct {
-		c       *protocol.Client
-		listing string
+	ws, err := holdWorkers(ctx, nodes, hc, clients)
+	if err != nil {
+		b.Fatal(err)
 	}
-	ws := make([]worker, clients)
+	// each op is one write: reserve, then release, alternately
+	perWorker := max(b.N/clients, 2) &^ 1
+	b.ResetTimer()
+	nodeCPU0, clientCPU0, udp0 := nodesCPU(b, nodes), processCPU(), udpDatagramsSent()
+	start := time.Now()
+	lat, err := holdLoad(ctx, ws, perWorker)
+	elapsed := time.Since(start)
+	nodeCPU, clientCPU, udp := nodesCPU(b, nodes)-nodeCPU0, processCPU()-clientCPU0, udpDatagramsSent()-udp0
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p int) float64 { return float64(all[len(all)*p/100].Microseconds()) / 1000 }
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "writes/s")
+	b.ReportMetric(pct(50), "p50-ms")
+	b.ReportMetric(pct(90), "p90-ms")
+	b.ReportMetric(pct(99), "p99-ms")
+	b.ReportMetric(float64(nodeCPU.Microseconds())/float64(len(all)), "node-cpu-µs/write")
+	b.ReportMetric(float64(clientCPU.Microseconds())/float64(len(all)), "client-cpu-µs/write")
+	b.ReportMetric(float64(udp)/float64(len(all)), "udp-datagrams/write")
+	b.ReportMetric(0, "ns/op")
+}
+
+// holdWorker is one client of the load: its node and its own listing.
+type holdWorker struct {
+	c       *protocol.Client
+	listing string
+}
+
+// holdWorkers makes clients workers spread over nodes, each with a
+// listing of its own, published.
+func holdWorkers(ctx context.Context, nodes []*devNode, hc *http.Client, clients int) ([]holdWorker, error) {
+	ws := make([]holdWorker, clients)
 	for i := range ws {
 		nd := nodes[i%len(nodes)]
 		toks, err := devTokens(nd)
 		if err != nil {
-			b.Fatal(err)
+			return nil, err
 		}
-		ws[i] = worker{c: protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc), listing: protocol.NewToken()}
+		ws[i] = holdWorker{c: protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc), listing: protocol.NewToken()}
 		if _, err := ws[i].c.Publish(ctx, protocol.ListingRequest{Token: ws[i].listing, Attrs: ledgertest.Attrs()}, ""); err != nil {
-			b.Fatal(err)
+			return nil, err
 		}
 	}
-	// each op is one write: reserve, then release, alternately
-	perWorker := max(b.N/clients, 2) &^ 1
-	lat := make([][]time.Duration, clients)
+	return ws, nil
+}
+
+// holdLoad has every worker reserve and release its listing in turn,
+// perWorker writes each (even), and returns each write's latency.
+func holdLoad(ctx context.Context, ws []holdWorker, perWorker int) ([][]time.Duration, error) {
+	lat := make([][]time.Duration, len(ws))
 	var wg sync.WaitGroup
 	var errs sync.Map
-	b.ResetTimer()
-	nodeCPU0, clientCPU0, udp0 := nodesCPU(b, nodes), processCPU(), udpDatagramsSent()
-	start := time.Now()
 	for i := range ws {
 		wg.Go(func() {
 			w := ws[i]
@@ -160,21 +195,9 @@ func runClusterLoad(b *testing.B, nodes []*devNode, hc *http.Client, clients int
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	nodeCPU, clientCPU, udp := nodesCPU(b, nodes)-nodeCPU0, processCPU()-clientCPU0, udpDatagramsSent()-udp0
-	b.StopTimer()
-	errs.Range(func(k, v any) bool { b.Fatalf("worker %v: %v", k, v); return false })
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	pct := func(p int) float64 { return float64(all[len(all)*p/100].Microseconds()) / 1000 }
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "writes/s")
-	b.ReportMetric(pct(50), "p50-ms")
-	b.ReportMetric(pct(90), "p90-ms")
-	b.ReportMetric(pct(99), "p99-ms")
-	b.ReportMetric(float64(nodeCPU.Microseconds())/float64(len(all)), "node-cpu-µs/write")
-	b.ReportMetric(float64(clientCPU.Microseconds())/float64(len(all)), "client-cpu-µs/write")
-	b.ReportMetric(float64(udp)/float64(len(all)), "udp-datagrams/write")
-	b.ReportMetric(0, "ns/op")
+	var err error
+	errs.Range(func(k, v any) bool { err = fmt.Errorf("worker %v: %v", k, v); return false })
+	return lat, err
 }
 
 // nodesCPU is the CPU time (user and system) the node processes have used

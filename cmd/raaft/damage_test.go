@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"hash/crc64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,6 +69,8 @@ func TestDamagedLedgerNeverServed(t *testing.T) {
 	nodes := make([]*devNode, 3)
 	for i := range nodes {
 		nodes[i] = &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
+		// Raft snapshots every few entries, so rebuilds restore one
+		editConfig(t, nodes[i], "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms")
 		if err := nodes[i].start(bin); err != nil {
 			t.Fatal(err)
 		}
@@ -142,11 +146,21 @@ func TestDamagedLedgerNeverServed(t *testing.T) {
 				return b.Put([]byte("applied_index"), binary.BigEndian.AppendUint64(nil, v-3))
 			})
 		}},
-		{"truncated to half", func(t *testing.T, path string) {
-			editFile(t, path, func(b []byte) []byte { return b[:len(b)/2] })
+		{"truncated to half of its pages in use", func(t *testing.T, path string) {
+			editFile(t, path, func(b []byte) []byte { return b[:pagesInUse(b)/2] })
 		}},
 		{"zero-filled", func(t *testing.T, path string) {
 			editFile(t, path, func(b []byte) []byte { return make([]byte, len(b)) })
+		}},
+		{"the ledger and its newest snapshot, which a damaged node could have made", func(t *testing.T, path string) {
+			snaps := filepath.Join(filepath.Dir(path), "raft", "snapshots")
+			ids, _ := os.ReadDir(snaps)
+			if len(ids) < 2 {
+				t.Fatalf("%d Raft snapshots; the case needs two", len(ids))
+			}
+			// raft's own CRC is made to match: only raaft's checks can refuse it
+			damageSnapshot(t, filepath.Join(snaps, ids[len(ids)-1].Name()), []byte(listing))
+			editFile(t, path, func(b []byte) []byte { return b[:len(b)/2] })
 		}},
 		{"a flipped byte in a page header", func(t *testing.T, path string) {
 			editFile(t, path, func(b []byte) []byte {
@@ -210,7 +224,89 @@ func TestDamagedLedgerNeverServed(t *testing.T) {
 			if aside, _ := filepath.Glob(ledgerPath(i) + ".damaged-*"); len(aside) == 0 {
 				t.Fatal("the damaged file was not kept aside")
 			}
+			if strings.Contains(c.name, "snapshot") {
+				if refused, _ := os.ReadDir(filepath.Join(nodes[i].dir, "data", "raft", "snapshots-refused")); len(refused) != 1 || !strings.Contains(string(logb), "snapshot refused") {
+					t.Fatalf("the damaged snapshot was not refused and set aside (%d set aside); log:\n%s", len(refused), tail(logb, 3000))
+				}
+			}
 		})
+	}
+}
+
+// pagesInUse is how many bytes of a bbolt file its newest meta page says
+// are in use (its high-water mark times the page size): a file can be
+// longer, grown ahead of need, and cutting only that tail damages nothing.
+func pagesInUse(b []byte) int {
+	meta := func(off int) (txid, hwm uint64, pageSize int) {
+		m := b[off+16:] // after the page header: magic, version, page size, flags, root, freelist, pgid, txid
+		return binary.LittleEndian.Uint64(m[48:]), binary.LittleEndian.Uint64(m[40:]), int(binary.LittleEndian.Uint32(m[8:]))
+	}
+	tx0, hwm0, ps := meta(0)
+	tx1, hwm1, _ := meta(ps)
+	if tx1 > tx0 {
+		hwm0 = hwm1
+	}
+	return int(hwm0) * ps
+}
+
+// editConfig replaces the first old in a node's node.yaml with new.
+func editConfig(t *testing.T, nd *devNode, old, new string) {
+	t.Helper()
+	path := filepath.Join(nd.dir, "node.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("%s has no %q", path, old)
+	}
+	if err := os.WriteFile(path, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// damageSnapshot changes the first byte of every copy of needle in a Raft
+// snapshot's state.bin and writes raft's CRC-64 of the result into its
+// meta.json: a snapshot raft itself accepts, as one made by a node whose
+// ledger was damaged would be.
+func damageSnapshot(t *testing.T, snapDir string, needle []byte) {
+	t.Helper()
+	state := filepath.Join(snapDir, "state.bin")
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for off := 0; ; {
+		i := bytes.Index(b[off:], needle)
+		if i < 0 {
+			break
+		}
+		b[off+i] ^= 0x01
+		n++
+		off += i + len(needle)
+	}
+	if n == 0 {
+		t.Fatal("the snapshot does not hold the listing")
+	}
+	if err := os.WriteFile(state, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	metaPath := filepath.Join(snapDir, "meta.json")
+	raw, err := os.ReadFile(metaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		t.Fatal(err)
+	}
+	h := crc64.New(crc64.MakeTable(crc64.ECMA))
+	h.Write(b)
+	meta["CRC"] = h.Sum(nil)
+	raw, _ = json.Marshal(meta)
+	if err := os.WriteFile(metaPath, raw, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -218,7 +314,7 @@ func TestDamagedLedgerNeverServed(t *testing.T) {
 // that a running node has open, as disk rot under a running process
 // would (bbolt reads the file through a shared mapping, so the node sees
 // the change). It returns how many copies it changed.
-func flipInFile(t *testing.T, path string, needle []byte) int {
+func flipInFile(t testing.TB, path string, needle []byte) int {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -245,7 +341,7 @@ func flipInFile(t *testing.T, path string, needle []byte) int {
 }
 
 // waitLog waits until a node's log holds want.
-func waitLog(t *testing.T, ctx context.Context, nd *devNode, want string) {
+func waitLog(t testing.TB, ctx context.Context, nd *devNode, want string) {
 	t.Helper()
 	for {
 		b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
