@@ -521,3 +521,130 @@ func TestLedgerRebuiltInPlace(t *testing.T) {
 		}
 	})
 }
+
+// TestDamagedSnapshotFromLeaderRefused: a follower that lags behind the
+// compacted Raft log must install the leader's snapshot. The leader's
+// snapshots are damaged on disk (with raft's CRC made to match, as a
+// damaged node would write them): the follower refuses each, its ledger
+// stays as it was, and the other two go on with the same heads. Once the
+// leader writes a new snapshot from its own, healthy ledger, the follower
+// installs it and all three agree.
+func TestDamagedSnapshotFromLeaderRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	bin := filepath.Join(t.TempDir(), "raaft")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	off := freePortOffset(t, 3)
+	if _, err := devPrepare(dir, 3, off); err != nil {
+		t.Fatal(err)
+	}
+	nodes := make([]*devNode, 3)
+	for i := range nodes {
+		nodes[i] = &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
+		editConfig(t, nodes[i], "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms\n  trailing_logs: 2")
+		if err := nodes[i].start(bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		devStop(nodes)
+		if t.Failed() {
+			for _, nd := range nodes {
+				b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
+				t.Logf("--- %s log (tail):\n%s", nd.ag.id, tail(b, 3000))
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := devWaitReady(ctx, dir, nodes); err != nil {
+		t.Fatal(err)
+	}
+	hc, _ := devHTTPClient(dir)
+	clients := make([]*protocol.Client, 3)
+	for i, nd := range nodes {
+		toks, err := devTokens(nd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc)
+	}
+	st, err := clients[0].Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld := -1
+	for i, nd := range nodes {
+		if st.LeaderID == nd.ag.id+"-node1" {
+			ld = i
+		}
+	}
+	if ld < 0 {
+		t.Fatalf("no leader in %+v", st)
+	}
+	f, g := (ld+1)%3, (ld+2)%3
+	writes := 0
+	write := func(i, n int) {
+		t.Helper()
+		for range n {
+			writes++
+			if _, err := clients[i].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, fmt.Sprintf("snapref-%04d", writes)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(g, 4)
+	devStop(nodes[f : f+1])
+	lagging, _ := clients[ld].Head(ctx, true)
+	write(g, 20) // the leader snapshots and compacts its log past the follower
+	snaps := filepath.Join(nodes[ld].dir, "data", "raft", "snapshots")
+	var ids []os.DirEntry
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		ids, _ = os.ReadDir(snaps)
+		if len(ids) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader has %d snapshots", len(ids))
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // no snapshot is being written: nothing was since
+	ids, _ = os.ReadDir(snaps)
+	for _, id := range ids {
+		damageSnapshot(t, filepath.Join(snaps, id.Name()), []byte("north-raa"))
+	}
+	if err := nodes[f].start(bin); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, ctx, nodes[f], "restore refused")
+	// the follower kept its ledger; the other two go on and agree
+	if h, err := clients[f].Head(ctx, false); err != nil || h.Size > lagging.Size {
+		t.Fatalf("the follower's head after refusing: %+v (%v); it lagged at %d", h, err, lagging.Size)
+	}
+	write(g, 2)
+	lh, _ := clients[ld].Head(ctx, true)
+	gh, _ := clients[g].Head(ctx, true)
+	if lh != gh {
+		t.Fatalf("the quorum disagrees: %+v and %+v", lh, gh)
+	}
+	// a snapshot the leader makes from its healthy ledger is installed
+	write(g, 8)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var heads []ledger.Head
+		for _, c := range clients {
+			if h, err := c.Head(ctx, false); err == nil {
+				heads = append(heads, h)
+			}
+		}
+		if len(heads) == 3 && heads[0] == heads[1] && heads[1] == heads[2] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never agreed after a healthy snapshot: %+v", heads)
+		}
+	}
+}
