@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -238,7 +239,7 @@ func (c *checkpoints) countAgainst(s CheckpointSignature) {
 		for _, sig := range heads[k] { //det:ok sorted below
 			cp.Signatures = append(cp.Signatures, sig)
 		}
-		slices.SortFunc(cp.Signatures, func(a, b CheckpointSignature) int { return compareStrings(a.Agency, b.Agency) })
+		slices.SortFunc(cp.Signatures, func(a, b CheckpointSignature) int { return cmp.Compare(a.Agency, b.Agency) })
 		c.keepLocked(cp)
 	}
 	c.mu.Unlock()
@@ -350,7 +351,7 @@ func (c *checkpoints) add(s CheckpointSignature) {
 		return
 	}
 	cp.Signatures = append(cp.Signatures, s)
-	slices.SortFunc(cp.Signatures, func(a, b CheckpointSignature) int { return compareStrings(a.Agency, b.Agency) })
+	slices.SortFunc(cp.Signatures, func(a, b CheckpointSignature) int { return cmp.Compare(a.Agency, b.Agency) })
 }
 
 func (c *checkpoints) evict() {
@@ -414,14 +415,4 @@ func (c *checkpoints) send(s CheckpointSignature) {
 			}
 		}
 	}
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,7 +48,7 @@ func (c *checkpoints) load() {
 		return
 	}
 	c.kept = doc.Checkpoints
-	slices.SortFunc(c.kept, func(a, b *Checkpoint) int { return cmpU64(a.Size, b.Size) })
+	slices.SortFunc(c.kept, func(a, b *Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
 }
 
 // keepLocked adds a quorum-cosigned checkpoint to the kept list, in
@@ -55,7 +56,7 @@ func (c *checkpoints) load() {
 func (c *checkpoints) keepLocked(cp *Checkpoint) {
 	c.kept = slices.DeleteFunc(c.kept, func(k *Checkpoint) bool { return k.Size == cp.Size })
 	c.kept = append(c.kept, cp)
-	slices.SortFunc(c.kept, func(a, b *Checkpoint) int { return cmpU64(a.Size, b.Size) })
+	slices.SortFunc(c.kept, func(a, b *Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
 	c.dirty = true
 }
 
@@ -87,7 +88,7 @@ func (c *checkpoints) persist() {
 		c.mu.Unlock()
 		return
 	}
-	slices.SortFunc(c.kept, func(a, b *Checkpoint) int { return cmpU64(a.Size, b.Size) })
+	slices.SortFunc(c.kept, func(a, b *Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
 	if len(c.kept) > checkpointsPersistedMax {
 		c.kept = slices.Clone(c.kept[len(c.kept)-checkpointsPersistedMax:])
 	}
@@ -164,14 +165,4 @@ func writeJSONAtomic(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

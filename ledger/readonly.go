@@ -75,7 +75,7 @@ func openReadOnly(path string) (*Ledger, BoltFileInfo, error) {
 }
 
 // loadCaches fills the key cache, the search index and the state cache
-// from tx, as openDB does after creating the buckets.
+// from tx (openDB and the read-only open).
 func (l *Ledger) loadCaches(tx *bolt.Tx) error {
 	if err := l.keys.load(tx); err != nil {
 		return err

@@ -238,23 +238,7 @@ func (l *Ledger) openDB() error {
 		db.Close()
 		return fmt.Errorf("ledger: open %s: %w", l.path, err)
 	}
-	if err := db.View(func(tx *bolt.Tx) error {
-		if err := l.keys.load(tx); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bListings).ForEach(func(_, v []byte) error {
-			var li Listing
-			if err := decodeListing(v, &li); err != nil {
-				return err
-			}
-			l.index.put(&li)
-			l.cache.addListing(&li)
-			return nil
-		}); err != nil {
-			return err
-		}
-		return l.cache.load(tx)
-	}); err != nil {
+	if err := db.View(l.loadCaches); err != nil {
 		db.Close()
 		return fmt.Errorf("ledger: load caches: %w", err)
 	}

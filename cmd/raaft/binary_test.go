@@ -18,12 +18,11 @@ import (
 
 	"github.com/raaft/raaft/ledger"
 	"github.com/raaft/raaft/ledger/ledgertest"
-	"github.com/raaft/raaft/node"
 	"github.com/raaft/raaft/protocol"
 )
 
 // freePortOffset finds an offset at which the dev ports (QUIC and API) are free.
-func freePortOffset(t *testing.T, n int) int {
+func freePortOffset(t testing.TB, n int) int {
 	for off := 1000 + os.Getpid()%500*10; off < 20000; off += 37 {
 		ok := true
 		for i := range n {
@@ -55,45 +54,10 @@ func TestWholeBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	bin := filepath.Join(t.TempDir(), "raaft")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	off := freePortOffset(t, 3)
-	if _, err := devPrepare(dir, 3, off); err != nil {
-		t.Fatal(err)
-	}
-	nodes := make([]*devNode, 3)
-	for i := range nodes {
-		nodes[i] = &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
-		if err := nodes[i].start(bin); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		devStop(nodes)
-		if t.Failed() {
-			for _, nd := range nodes {
-				b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
-				t.Logf("--- %s log (tail):\n%s", nd.ag.id, tail(b, 3000))
-			}
-		}
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := devWaitReady(ctx, dir, nodes); err != nil {
-		t.Fatal(err)
-	}
-	hc, _ := devHTTPClient(dir)
-	clients := make([]*protocol.Client, 3)
-	for i, nd := range nodes {
-		toks, err := devTokens(nd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients[i] = protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc)
-	}
+	fed := startFederation(t, ctx, nil)
+	bin, dir, nodes, clients := fed.bin, fed.dir, fed.nodes, fed.clients
 	listing := protocol.NewToken()
 	if _, err := clients[0].Publish(ctx, protocol.ListingRequest{Token: listing, Attrs: ledgertest.Attrs()}, ""); err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func BenchmarkCluster(b *testing.B) {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	dir := b.TempDir()
-	off := freePortOffset(&testing.T{}, 3)
+	off := freePortOffset(b, 3)
 	if _, err := devPrepare(dir, 3, off); err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc64"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/raaft/raaft/ledger"
 	"github.com/raaft/raaft/ledger/ledgertest"
-	"github.com/raaft/raaft/node"
 	"github.com/raaft/raaft/protocol"
 	bolt "go.etcd.io/bbolt"
 )
@@ -57,47 +55,13 @@ func TestDamagedLedgerNeverServed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	bin := filepath.Join(t.TempDir(), "raaft")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	off := freePortOffset(t, 3)
-	if _, err := devPrepare(dir, 3, off); err != nil {
-		t.Fatal(err)
-	}
-	nodes := make([]*devNode, 3)
-	for i := range nodes {
-		nodes[i] = &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
-		// Raft snapshots every few entries, so rebuilds restore one
-		editConfig(t, nodes[i], "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms")
-		if err := nodes[i].start(bin); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		devStop(nodes)
-		if t.Failed() {
-			for _, nd := range nodes {
-				b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
-				t.Logf("--- %s log (tail):\n%s", nd.ag.id, tail(b, 3000))
-			}
-		}
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := devWaitReady(ctx, dir, nodes); err != nil {
-		t.Fatal(err)
-	}
-	hc, _ := devHTTPClient(dir)
-	clients := make([]*protocol.Client, 3)
-	for i, nd := range nodes {
-		toks, err := devTokens(nd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients[i] = protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc)
-	}
+	// Raft snapshots every few entries, so rebuilds restore one
+	fed := startFederation(t, ctx, func(nd *devNode) {
+		editConfig(t, nd, "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms")
+	})
+	bin, dir, nodes, clients := fed.bin, fed.dir, fed.nodes, fed.clients
 	listing := protocol.NewToken()
 	if _, err := clients[0].Publish(ctx, protocol.ListingRequest{Token: listing, Attrs: ledgertest.Attrs()}, ""); err != nil {
 		t.Fatal(err)
@@ -369,16 +333,6 @@ func TestLedgerRebuiltInPlace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	bin := filepath.Join(t.TempDir(), "raaft")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	off := freePortOffset(t, 3)
-	if _, err := devPrepare(dir, 3, off); err != nil {
-		t.Fatal(err)
-	}
-	nodes := make([]*devNode, 3)
 	setIntegrity := func(nd *devNode, interval string) {
 		path := filepath.Join(nd.dir, "node.yaml")
 		b, err := os.ReadFile(path)
@@ -394,36 +348,10 @@ func TestLedgerRebuiltInPlace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range nodes {
-		nodes[i] = &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
-		setIntegrity(nodes[i], "24h")
-		if err := nodes[i].start(bin); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		devStop(nodes)
-		if t.Failed() {
-			for _, nd := range nodes {
-				b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
-				t.Logf("--- %s log (tail):\n%s", nd.ag.id, tail(b, 3000))
-			}
-		}
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := devWaitReady(ctx, dir, nodes); err != nil {
-		t.Fatal(err)
-	}
-	hc, _ := devHTTPClient(dir)
-	clients := make([]*protocol.Client, 3)
-	for i, nd := range nodes {
-		toks, err := devTokens(nd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients[i] = protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc)
-	}
+	fed := startFederation(t, ctx, func(nd *devNode) { setIntegrity(nd, "24h") })
+	bin, dir, nodes, clients := fed.bin, fed.dir, fed.nodes, fed.clients
 	tokens := []string{protocol.NewToken(), protocol.NewToken()}
 	for i, tok := range tokens {
 		if _, err := clients[0].Publish(ctx, protocol.ListingRequest{Token: tok, Attrs: ledgertest.Attrs()}, fmt.Sprintf("inplace-%04d", i)); err != nil {
@@ -449,19 +377,7 @@ func TestLedgerRebuiltInPlace(t *testing.T) {
 		}
 	}
 	before := sameHeads(t, 3)
-	st, err := clients[0].Cluster(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ld := -1
-	for i, nd := range nodes {
-		if st.LeaderID == nd.ag.id+"-node1" {
-			ld = i
-		}
-	}
-	if ld < 0 {
-		t.Fatalf("no leader in %+v", st)
-	}
+	ld := fed.leader(t, ctx)
 	other := (ld + 1) % 3
 
 	t.Run("a diverged leader", func(t *testing.T) {
@@ -533,59 +449,13 @@ func TestDamagedSnapshotFromLeaderRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	bin := filepath.Join(t.TempDir(), "raaft")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	off := freePortOffset(t, 3)
-	if _, err := devPrepare(dir, 3, off); err != nil {
-		t.Fatal(err)
-	}
-	nodes := make([]*devNode, 3)
-	for i := range nodes {
-		nodes[i] = &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
-		editConfig(t, nodes[i], "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms\n  trailing_logs: 2")
-		if err := nodes[i].start(bin); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		devStop(nodes)
-		if t.Failed() {
-			for _, nd := range nodes {
-				b, _ := os.ReadFile(filepath.Join(nd.dir, "node.log"))
-				t.Logf("--- %s log (tail):\n%s", nd.ag.id, tail(b, 3000))
-			}
-		}
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := devWaitReady(ctx, dir, nodes); err != nil {
-		t.Fatal(err)
-	}
-	hc, _ := devHTTPClient(dir)
-	clients := make([]*protocol.Client, 3)
-	for i, nd := range nodes {
-		toks, err := devTokens(nd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients[i] = protocol.NewClient("https://"+nd.apiAddr, toks[node.RoleMatching], hc)
-	}
-	st, err := clients[0].Cluster(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ld := -1
-	for i, nd := range nodes {
-		if st.LeaderID == nd.ag.id+"-node1" {
-			ld = i
-		}
-	}
-	if ld < 0 {
-		t.Fatalf("no leader in %+v", st)
-	}
+	fed := startFederation(t, ctx, func(nd *devNode) {
+		editConfig(t, nd, "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms\n  trailing_logs: 2")
+	})
+	bin, nodes, clients := fed.bin, fed.nodes, fed.clients
+	ld := fed.leader(t, ctx)
 	f, g := (ld+1)%3, (ld+2)%3
 	writes := 0
 	write := func(i, n int) {

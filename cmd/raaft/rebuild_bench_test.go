@@ -64,29 +64,9 @@ func logTime(b *testing.B, nd *devNode, msg string) (time.Time, map[string]any) 
 // hash differ.
 func BenchmarkRebuildInPlace(b *testing.B) {
 	n := rebuildEntries(b)
-	bin := filepath.Join(b.TempDir(), "raaft")
-	if out, err := execGoBuild(bin); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := b.TempDir()
-	off := freePortOffset(&testing.T{}, 3)
-	if _, err := devPrepare(dir, 3, off); err != nil {
-		b.Fatal(err)
-	}
-	var nodes []*devNode
-	for i := range 3 {
-		nd := &devNode{ag: devAgencies[i], dir: filepath.Join(dir, devAgencies[i].id), apiAddr: devAddr(devAPIPortBase, off, i)}
-		if err := nd.start(bin); err != nil {
-			b.Fatal(err)
-		}
-		nodes = append(nodes, nd)
-	}
-	defer devStop(nodes)
 	ctx := context.Background()
-	if err := devWaitReady(ctx, dir, nodes); err != nil {
-		b.Fatal(err)
-	}
-	hc, _ := devHTTPClient(dir)
+	fed := startFederation(b, ctx, nil)
+	nodes, hc := fed.nodes, fed.hc
 	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 128
 	ws, err := holdWorkers(ctx, nodes, hc, 64)
 	if err != nil {
