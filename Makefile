@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 TEST_TIMEOUT ?= 14m
 export QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING ?= true
 
-.PHONY: image all build run test lint vet fmt-check staticcheck lint-determinism test-go bench chaos fuzz clean tools chromium screenshots
+.PHONY: image all build run test lint vet fmt-check staticcheck lint-determinism test-go bench chaos fuzz clean tools chromium compose screenshots
 
 all: build
 
@@ -45,7 +45,7 @@ staticcheck: $(STATICCHECK)
 lint-determinism:
 	$(GO) test -count=1 -run 'TestDeterminismLint' ./ledger/
 
-test-go: chromium
+test-go: chromium compose
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## chromium: the web console's browser test drives Debian's Chromium; install it when missing
@@ -54,6 +54,13 @@ chromium:
 		echo "installing Debian's chromium for the browser test"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+## compose: the compose test drives Debian's docker-compose against the machine's Docker engine
+compose:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+		echo "installing Debian's docker-compose for the compose test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose >/dev/null; }
 
 ## screenshots: refresh docs/screenshots from the browser test (a real dev up federation)
 screenshots: chromium

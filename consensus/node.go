@@ -18,7 +18,9 @@ import (
 	"github.com/raaft/raaft/ledger"
 )
 
-// Errors a caller must tell apart (STYLE rule 7).
+// Errors a caller must tell apart: rejected (final), not the leader (retry
+// there) and unknown outcome (retry with the same idempotency id); see
+// CONTRIBUTING.md, "Three outcomes of a write".
 var (
 	// ErrNoLeader is returned when no leader could be reached before the
 	// deadline. Definite: the command was not written.
@@ -243,7 +245,8 @@ func (n *Node) start() error {
 	return nil
 }
 
-// raftConfig sets every safety-relevant field explicitly (STYLE rule 11).
+// raftConfig sets every safety-relevant field explicitly rather than
+// trusting raft.DefaultConfig (CONTRIBUTING.md, "Configuration").
 func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	t := n.cfg.Timings
 	c := raft.DefaultConfig()

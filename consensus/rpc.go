@@ -28,7 +28,8 @@ const (
 	opCheckpoint = "checkpoint" // any → any: a signed checkpoint
 )
 
-// RPC error codes: the three outcomes a caller must keep apart (STYLE rule 7).
+// RPC error codes: the three outcomes a caller must keep apart
+// (CONTRIBUTING.md, "Three outcomes of a write").
 const (
 	errCodeNotLeader = "not_leader" // definite: nothing written here; retry at the leader
 	errCodeUnknown   = "unknown"    // outcome unknown (leadership lost, timeout): retry with the same id

@@ -20,7 +20,7 @@ type problemKind struct {
 	title  string
 }
 
-// The error table (STYLE rule 6): every error the API returns becomes
+// The error table (CONTRIBUTING.md, "Errors"): every error the API returns becomes
 // exactly one of these rows, here and nowhere else. The protocol client maps
 // the name back (protocol.Error.Code), so both sides see the same value.
 var (
@@ -53,7 +53,7 @@ var codeKinds = map[ledger.Code]problemKind{
 }
 
 // sentinelKinds maps sentinel errors, matched with errors.Is in order.
-// Three outcomes of a write stay apart (STYLE rule 7): no leader (definite,
+// Three outcomes of a write stay apart (CONTRIBUTING.md): no leader (definite,
 // nothing written: 503), unknown (deadline, lost leadership: 504, retry with
 // the same key), and rejected (the ledger's codes above).
 var sentinelKinds = []struct {
