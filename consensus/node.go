@@ -339,17 +339,15 @@ func (n *Node) verifySnapshot(h ledger.SnapshotHeader, sl *ledger.Ledger) error 
 	if g, err := sl.GenesisHash(); err != nil || g != ours {
 		return fmt.Errorf("snapshot is of another federation (genesis %s, ours %s)", g, ours)
 	}
-	if n.cps != nil {
-		for _, cp := range n.cps.cosignedUpTo(h.Size) {
-			root, err1 := sl.RootAt(cp.Size)
-			state, err2 := sl.StateHashAt(cp.Size)
-			if err := errors.Join(err1, err2); err != nil {
-				return err
-			}
-			if root != cp.Root || state != cp.StateHash {
-				return fmt.Errorf("at co-signed size %d the snapshot has root %s state %s; the quorum signed root %s state %s",
-					cp.Size, root, state, cp.Root, cp.StateHash)
-			}
+	for _, cp := range n.cps.cosignedUpTo(h.Size) {
+		root, err1 := sl.RootAt(cp.Size)
+		state, err2 := sl.StateHashAt(cp.Size)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if root != cp.Root || state != cp.StateHash {
+			return fmt.Errorf("at co-signed size %d the snapshot has root %s state %s; the quorum signed root %s state %s",
+				cp.Size, root, state, cp.Root, cp.StateHash)
 		}
 	}
 	if head, err := n.l.Head(); err == nil && head.Size > 0 {

@@ -72,7 +72,6 @@ func Start(cfg config.Config, logger *slog.Logger, collectors ...prometheus.Coll
 // it is moved aside and the ledger rebuilt: the genesis here, then the
 // newest Raft snapshot (consensus.Open) and the Raft log replayed by Raft.
 func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
-	opts := ledger.Options{NoSync: d.cfg.Raft.NoSync, DeferSync: true}
 	if reason := markedReason(path); reason != "" {
 		d.log.Error("ledger.db was found damaged or different from the federation's before the node stopped, and not yet rebuilt; moving it aside and rebuilding it", "reason", reason)
 		if err := d.moveLedgerAside(path, reason); err != nil {
@@ -80,26 +79,44 @@ func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
 		}
 		os.Remove(path + repairMarker)
 	}
-	l, err := ledger.Open(path, opts)
-	if ledger.IsDamage(err) {
-		d.log.Error("ledger.db is damaged and will not be served; moving it aside and rebuilding the ledger from the Raft snapshot and log", "damage", err)
-		if err := d.moveLedgerAside(path, "damaged"); err != nil {
+	l, err := d.openChecked(path)
+	if why := asideReason(err); why != "" {
+		// a file the node cannot trust is never served: it is kept for
+		// forensics and the ledger rebuilt from the genesis, the newest
+		// verified Raft snapshot and the Raft log (consensus.Open)
+		if why == "unsynced" {
+			d.log.Warn("ledger.db was written without fsync and the machine has restarted since; moving it aside and rebuilding the ledger from the Raft snapshot and log", "reason", err)
+		} else {
+			d.log.Error("ledger.db is damaged and will not be served; moving it aside and rebuilding the ledger from the Raft snapshot and log", "damage", err)
+		}
+		if err := d.moveLedgerAside(path, why); err != nil {
 			return nil, err
 		}
-		l, err = ledger.Open(path, opts)
-	}
-	if errors.Is(err, ledger.ErrUnsynced) {
-		suffix := ".unsynced-" + time.Now().UTC().Format("20060102T150405Z")
-		d.log.Warn("ledger.db was written without fsync and the machine has restarted since; moving it aside and rebuilding the ledger from the Raft snapshot and log",
-			"reason", err, "moved_to", path+suffix)
-		if err := ledger.MoveAside(path, suffix); err != nil {
-			return nil, err
-		}
-		l, err = ledger.Open(path, opts)
+		l, err = d.openChecked(path)
 	}
 	if errors.Is(err, ledger.ErrFormat) {
 		return nil, fmt.Errorf("%w; the data directory %s was written by another version of raaft: restore a backup made by this version, or start afresh on an empty data directory (for raaft dev up, remove its directory: make clean)", err, d.cfg.Node.DataDir)
 	}
+	return l, err
+}
+
+// asideReason names why a ledger.db that failed to open or to pass its
+// check must be set aside ("damaged", "unsynced"), or "" if it must not
+// (a lock held by a running node, a file of another format).
+func asideReason(err error) string {
+	switch {
+	case ledger.IsDamage(err):
+		return "damaged"
+	case errors.Is(err, ledger.ErrUnsynced):
+		return "unsynced"
+	}
+	return ""
+}
+
+// openChecked opens ledger.db and checks what it will serve
+// (CheckIntegrity from the newest co-signed checkpoint it matches).
+func (d *Daemon) openChecked(path string) (*ledger.Ledger, error) {
+	l, err := ledger.Open(path, ledger.Options{NoSync: d.cfg.Raft.NoSync, DeferSync: true})
 	if err != nil {
 		return nil, err
 	}
@@ -110,25 +127,21 @@ func (d *Daemon) openLedger(path string) (*ledger.Ledger, error) {
 	}
 	if err != nil {
 		l.Close()
-		if !ledger.IsDamage(err) {
-			return nil, err
-		}
-		d.log.Error("ledger.db is damaged and will not be served; moving it aside and rebuilding the ledger from the Raft snapshot and log", "damage", err)
-		if err := d.moveLedgerAside(path, "damaged"); err != nil {
-			return nil, err
-		}
-		if l, err = ledger.Open(path, opts); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	d.log.Info("ledger opened and checked", "path", path, "deferred_sync", l.Deferred(), "checked_from_seq", from, "check_ms", time.Since(start).Milliseconds())
 	return l, nil
 }
 
+// asideSuffix is the suffix a ledger.db set aside for why gets.
+func asideSuffix(why string) string {
+	return "." + why + "-" + time.Now().UTC().Format("20060102T150405Z")
+}
+
 // moveLedgerAside keeps a damaged or diverged ledger.db for forensics
 // (ledger.db.<why>-<time>) and leaves the path free for a rebuilt one.
 func (d *Daemon) moveLedgerAside(path, why string) error {
-	suffix := "." + why + "-" + time.Now().UTC().Format("20060102T150405Z")
+	suffix := asideSuffix(why)
 	if err := ledger.MoveAside(path, suffix); err != nil {
 		return err
 	}
@@ -251,19 +264,11 @@ func (d *Daemon) openConsensus(genesis []byte) (*consensus.Node, error) {
 		return n, err
 	}
 	d.log.Error("ledger.db disagrees with the Raft log and will not be served; moving it aside and rebuilding it", "damage", err)
-	path := filepath.Join(d.cfg.Node.DataDir, "ledger.db")
-	d.ledger.Close()
-	if err := d.moveLedgerAside(path, "damaged"); err != nil {
+	suffix := asideSuffix("damaged")
+	if err := d.ledger.Rebuild(suffix, genesis); err != nil {
 		return nil, err
 	}
-	if d.ledger, err = d.openLedger(path); err != nil {
-		return nil, err
-	}
-	if err := d.ledger.InitGenesis(genesis); err != nil {
-		return nil, err
-	}
-	d.ledger.TrustOwnSignatures(d.signer)
-	cc.Ledger = d.ledger
+	d.log.Warn("ledger.db moved aside", "moved_to", filepath.Join(d.cfg.Node.DataDir, "ledger.db")+suffix)
 	return consensus.Open(cc)
 }
 

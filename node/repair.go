@@ -187,7 +187,7 @@ func (r *repairer) rebuild(reason, marker string) {
 			d.log.Warn("closing consensus for the rebuild", "err", err)
 		}
 	}
-	suffix := "." + reason + "-" + time.Now().UTC().Format("20060102T150405Z")
+	suffix := asideSuffix(reason)
 	err := d.ledger.Rebuild(suffix, r.genesis)
 	var n *consensus.Node
 	if err == nil {

@@ -153,24 +153,7 @@ func TestDamagedLedgerNeverServed(t *testing.T) {
 			if err := devWaitReady(ctx, dir, nodes[i:i+1]); err != nil {
 				t.Fatal(err)
 			}
-			var heads []ledger.Head
-			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-				heads = heads[:0]
-				for _, cl := range clients {
-					h, err := cl.Head(ctx, false)
-					if err != nil {
-						t.Fatal(err)
-					}
-					heads = append(heads, h)
-				}
-				if heads[0] == heads[1] && heads[1] == heads[2] && heads[0].Size > before.Size {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("heads never agreed: %+v", heads)
-				}
-			}
-			if heads[0].StateHash == (ledger.Hash{}) {
+			if h := fed.sameHeads(t, ctx, before.Size+1); h.StateHash == (ledger.Hash{}) {
 				t.Fatal("no state hash in the head")
 			}
 			li, err := clients[i].Listing(ctx, listing, false)
@@ -358,25 +341,7 @@ func TestLedgerRebuiltInPlace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sameHeads := func(t *testing.T, minSize uint64) ledger.Head {
-		t.Helper()
-		var heads []ledger.Head
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			heads = heads[:0]
-			for _, cl := range clients {
-				if h, err := cl.Head(ctx, false); err == nil {
-					heads = append(heads, h)
-				}
-			}
-			if len(heads) == 3 && heads[0] == heads[1] && heads[1] == heads[2] && heads[0].Size >= minSize {
-				return heads[0]
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("heads never agreed at size %d or more: %+v", minSize, heads)
-			}
-		}
-	}
-	before := sameHeads(t, 3)
+	before := fed.sameHeads(t, ctx, 3)
 	ld := fed.leader(t, ctx)
 	other := (ld + 1) % 3
 
@@ -398,7 +363,7 @@ func TestLedgerRebuiltInPlace(t *testing.T) {
 		if err := devWaitReady(ctx, dir, nodes[ld:ld+1]); err != nil {
 			t.Fatal(err)
 		}
-		h := sameHeads(t, before.Size+1)
+		h := fed.sameHeads(t, ctx, before.Size+1)
 		li, err := clients[ld].Listing(ctx, tokens[0], false)
 		if err != nil || li.Status != ledger.StatusReserved {
 			t.Fatalf("the reserved listing on the rebuilt node: %+v, %v (head %+v)", li, err, h)
@@ -430,7 +395,7 @@ func TestLedgerRebuiltInPlace(t *testing.T) {
 		if _, err := clients[f].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, "inplace-after"); err != nil {
 			t.Fatal(err)
 		}
-		sameHeads(t, before.Size+2)
+		fed.sameHeads(t, ctx, before.Size+2)
 		m, err := clients[f].Metrics(ctx)
 		if err != nil || !strings.Contains(string(m), `raaft_ledger_rebuilds_total{reason="damaged",result="ok"} 1`) {
 			t.Fatalf("metrics after the rebuild (%v):\n%s", err, m)
@@ -503,18 +468,5 @@ func TestDamagedSnapshotFromLeaderRefused(t *testing.T) {
 	}
 	// a snapshot the leader makes from its healthy ledger is installed
 	write(g, 8)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		var heads []ledger.Head
-		for _, c := range clients {
-			if h, err := c.Head(ctx, false); err == nil {
-				heads = append(heads, h)
-			}
-		}
-		if len(heads) == 3 && heads[0] == heads[1] && heads[1] == heads[2] {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never agreed after a healthy snapshot: %+v", heads)
-		}
-	}
+	fed.sameHeads(t, ctx, lh.Size+8)
 }

@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/raaft/raaft/ledger"
 	"github.com/raaft/raaft/node"
 	"github.com/raaft/raaft/protocol"
 )
@@ -83,4 +85,26 @@ func (f *federation) leader(tb testing.TB, ctx context.Context) int {
 	}
 	tb.Fatalf("leader %q is none of the nodes", st.LeaderID)
 	return -1
+}
+
+// sameHeads waits (at most a minute) until every node answers with the
+// same head (size, root, entry hash, state hash), of at least minSize
+// entries, and returns it.
+func (f *federation) sameHeads(tb testing.TB, ctx context.Context, minSize uint64) ledger.Head {
+	tb.Helper()
+	var heads []ledger.Head
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		heads = heads[:0]
+		for _, cl := range f.clients {
+			if h, err := cl.Head(ctx, false); err == nil {
+				heads = append(heads, h)
+			}
+		}
+		if len(heads) == 3 && heads[0] == heads[1] && heads[1] == heads[2] && heads[0].Size >= minSize {
+			return heads[0]
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("heads never agreed at size %d or more: %+v", minSize, heads)
+		}
+	}
 }
