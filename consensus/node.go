@@ -132,6 +132,9 @@ type Node struct {
 	raft  *raft.Raft
 	cps   *checkpoints
 	fsm   *fsm
+	snaps raft.SnapshotStore
+
+	snapSend chan struct{} // snapshotSendersMax tokens
 
 	barrierMu   sync.Mutex
 	barrierTerm uint64
@@ -152,7 +155,7 @@ func Open(cfg Config) (*Node, error) {
 	if _, err := cfg.Ledger.GenesisHash(); err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, now: cfg.Now, l: cfg.Ledger, sem: make(chan struct{}, rpcHandlersMax)}
+	n := &Node{cfg: cfg, log: cfg.Logger, now: cfg.Now, l: cfg.Ledger, sem: make(chan struct{}, rpcHandlersMax), snapSend: make(chan struct{}, snapshotSendersMax)}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -212,12 +215,13 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
+	n.snaps = snaps
 	if err := n.checkAppliedIndex(); err != nil {
 		return err
 	}
-	if err := n.catchUpFromSnapshot(snaps); err != nil {
-		return err
-	}
+	// the transport exists before the catch-up: a snapshot fetched from a
+	// peer is stored through raft's snapshot store, which encodes its
+	// peers with it; Raft RPCs that arrive meanwhile wait for NewRaft
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
 		// Pipelining off: with more than one AppendEntries in flight, raft's
@@ -225,6 +229,12 @@ func (n *Node) start() error {
 		// Shutdown then never returns (hashicorp/raft#612; seen here under load).
 		MaxRPCsInFlight: 1,
 	})
+	if err := n.catchUpFromSnapshot(snaps); err != nil && !errors.Is(err, errNoUsableSnapshot) {
+		return err
+	}
+	if err := n.catchUpFromPeers(snaps); err != nil {
+		return err
+	}
 	lc, err := raft.NewLogCache(logCacheEntries, n.store)
 	if err != nil {
 		return err
@@ -299,7 +309,7 @@ func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 			n.moveSnapshotAside(meta.ID)
 		}
 	}
-	return fmt.Errorf("consensus: no usable snapshot to rebuild the ledger from: %w", errors.Join(errs...))
+	return fmt.Errorf("%w: %w", errNoUsableSnapshot, errors.Join(errs...))
 }
 
 func (n *Node) restoreSnapshot(snaps raft.SnapshotStore, id string) error {

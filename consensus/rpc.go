@@ -26,6 +26,7 @@ const (
 	opJoin       = "join"       // new node → leader: add me as a nonvoter
 	opPromote    = "promote"    // caught-up nonvoter → leader: make me a voter if there is room
 	opCheckpoint = "checkpoint" // any → any: a signed checkpoint
+	opSnapshot   = "snapshot"   // any → any: send your newest Raft snapshot (then its bytes follow)
 )
 
 // RPC error codes: the three outcomes a caller must keep apart
@@ -47,6 +48,7 @@ type rpcRequest struct {
 type rpcResponse struct {
 	Result    *ledger.Result `json:"result,omitempty"`
 	ReadIndex uint64         `json:"read_index,omitempty"`
+	Snapshot  *snapshotOffer `json:"snapshot,omitempty"`
 	ErrCode   string         `json:"err_code,omitempty"`
 	Err       string         `json:"err,omitempty"`
 }

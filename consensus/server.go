@@ -45,6 +45,10 @@ func (n *Node) handleRPC(conn net.Conn, peerID string) {
 		n.log.Debug("rpc read", "peer", peerID, "err", err)
 		return
 	}
+	if req.Op == opSnapshot {
+		n.sendSnapshot(conn, peerID) // streams past one frame
+		return
+	}
 	resp := n.dispatch(&req, peerID)
 	if err := writeFrame(conn, resp); err != nil {
 		n.log.Debug("rpc write", "peer", peerID, "err", err)

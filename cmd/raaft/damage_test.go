@@ -473,3 +473,71 @@ func TestDamagedSnapshotFromLeaderRefused(t *testing.T) {
 	write(g, 8)
 	fed.sameHeads(t, ctx, lh.Size+8)
 }
+
+// TestLedgerRebuiltFromPeerSnapshot: a follower whose ledger.db and every
+// Raft snapshot are damaged, and whose Raft log was compacted past what a
+// rebuilt ledger holds, has nothing local to rebuild from. It must fetch a
+// snapshot from a peer, check it like its own, and serve again with the
+// others' head; its own snapshots are set aside.
+func TestLedgerRebuiltFromPeerSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fed := startFederation(t, ctx, func(nd *devNode) {
+		editConfig(t, nd, "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms\n  trailing_logs: 2")
+	})
+	bin, nodes, clients := fed.bin, fed.nodes, fed.clients
+	ld := fed.leader(t, ctx)
+	f, g := (ld+1)%3, (ld+2)%3
+	listing := protocol.NewToken()
+	if _, err := clients[g].Publish(ctx, protocol.ListingRequest{Token: listing, Attrs: ledgertest.Attrs()}, ""); err != nil {
+		t.Fatal(err)
+	}
+	// writes go on until the follower holds two snapshots, both after
+	// the listing, and has compacted its log
+	snaps := filepath.Join(nodes[f].dir, "data", "raft", "snapshots")
+	for i := 0; ; i++ {
+		if _, err := clients[g].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, fmt.Sprintf("peersnap-%04d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := os.ReadDir(snaps); len(ids) == 2 && i >= 12 {
+			break
+		}
+		if i == 200 {
+			t.Fatal("the follower never kept two snapshots")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := fed.sameHeads(t, ctx, 0)
+	devStop(nodes[f : f+1])
+	ids, _ := os.ReadDir(snaps)
+	for _, id := range ids {
+		damageSnapshot(t, filepath.Join(snaps, id.Name()), []byte(listing))
+	}
+	editFile(t, filepath.Join(nodes[f].dir, "data", "ledger.db"), func(b []byte) []byte { return b[:len(b)/2] })
+	os.Truncate(filepath.Join(nodes[f].dir, "node.log"), 0)
+	if err := nodes[f].start(bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := devWaitReady(ctx, fed.dir, nodes[f:f+1]); err != nil {
+		t.Fatal(err)
+	}
+	logb, _ := os.ReadFile(filepath.Join(nodes[f].dir, "node.log"))
+	for _, want := range []string{"asking the peers for a snapshot", "ledger rebuilt from a peer's snapshot"} {
+		if !strings.Contains(string(logb), want) {
+			t.Fatalf("the node's log has no %q:\n%s", want, tail(logb, 3000))
+		}
+	}
+	if refused, _ := os.ReadDir(filepath.Join(nodes[f].dir, "data", "raft", "snapshots-refused")); len(refused) != 2 {
+		t.Fatalf("%d of the node's 2 damaged snapshots were set aside", len(refused))
+	}
+	if _, err := clients[g].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, "peersnap-after"); err != nil {
+		t.Fatal(err)
+	}
+	fed.sameHeads(t, ctx, before.Size+1)
+	if li, err := clients[f].Listing(ctx, listing, false); err != nil || li.Status != ledger.StatusAvailable {
+		t.Fatalf("the listing on the rebuilt node: %+v, %v", li, err)
+	}
+}
