@@ -180,3 +180,45 @@ func TestRebuildInPlace(t *testing.T) {
 		t.Fatalf("a publish after the rebuild: size %d", h.Size)
 	}
 }
+
+// TestRecordWhereANewHoldGoesIsDamage: a new hold is stored under keys
+// named by its entry's sequence, so the apply path writes them without
+// looking up an old value. A record planted at such a key, with the
+// stored state sum made to include it, must not vanish silently when the
+// hold overwrites it (as it would if its value were subtracted): the sum
+// keeps it, no longer matches the state, and the check reports damage.
+func TestRecordWhereANewHoldGoesIsDamage(t *testing.T) {
+	x := newTL(t, 3)
+	tok := x.publish(0, "planted")
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	var buf bytes.Buffer
+	if err := x.l.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(path, ledger.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Restore(&buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := l.Head()
+	l.Close()
+	next := h.Size // the reserve below is entry h.Size, and its hold's id
+	if err := ledger.PlantState(path, "reservations", seqKey(next), []byte("planted")); err != nil {
+		t.Fatal(err)
+	}
+	l, err = ledger.Open(path, ledger.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	x.l = l
+	x.index = 1 << 20
+	if r := x.reserve(1, tok, "c1"); !r.Accepted || r.Seq != next {
+		t.Fatalf("reserve: %+v, want accepted at %d", r, next)
+	}
+	if err := l.CheckIntegrity(0); !ledger.IsDamage(err) {
+		t.Fatalf("after the hold overwrote the planted record: %v, want damage", err)
+	}
+}

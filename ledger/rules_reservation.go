@@ -20,9 +20,13 @@ func agencyResKey(agency string, id uint64) []byte {
 // index (in the state cache) in step with its status: both hold active
 // reservations only, so counting a child's holds costs its active holds,
 // not its history.
-func (a *applier) putRes(r *Reservation) error {
+func (a *applier) putRes(r *Reservation) error { return a.writeRes(r, a.put) }
+
+// writeRes stores a reservation and its expiry index through put (or
+// putNew, for a hold its entry creates).
+func (a *applier) writeRes(r *Reservation, put func(name, k, v []byte) error) error {
 	if r.Status == ResActive {
-		if err := a.put(bDue, dueKey(r.ExpiresMs, r.ID), nil); err != nil {
+		if err := put(bDue, dueKey(r.ExpiresMs, r.ID), nil); err != nil {
 			return err
 		}
 	} else if err := a.del(bDue, dueKey(r.ExpiresMs, r.ID)); err != nil {
@@ -35,7 +39,7 @@ func (a *applier) putRes(r *Reservation) error {
 		a.dirtyResIDs = append(a.dirtyResIDs, r.ID)
 	}
 	a.dirtyRes[r.ID] = cloneReservation(r)
-	return a.put(bRes, u64(r.ID), encodeReservation(r))
+	return put(bRes, u64(r.ID), encodeReservation(r))
 }
 
 // childHolds returns the active holds for a holder's child as of this
@@ -149,14 +153,14 @@ func (a *applier) activeHoldsForChild(c *cmdCtx, child string) (int, error) {
 }
 
 func (a *applier) storeNewHold(c *cmdCtx, li *Listing, res *Reservation) error {
-	if err := a.putRes(res); err != nil {
+	if err := a.writeRes(res, a.putNew); err != nil {
 		return err
 	}
-	if err := a.put(bResByAgency, agencyResKey(res.Holder, res.ID), []byte("holder")); err != nil {
+	if err := a.putNew(bResByAgency, agencyResKey(res.Holder, res.ID), []byte("holder")); err != nil {
 		return err
 	}
 	if res.ListingAgency != res.Holder {
-		if err := a.put(bResByAgency, agencyResKey(res.ListingAgency, res.ID), []byte("owner")); err != nil {
+		if err := a.putNew(bResByAgency, agencyResKey(res.ListingAgency, res.ID), []byte("owner")); err != nil {
 			return err
 		}
 	}
