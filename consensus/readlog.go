@@ -104,7 +104,7 @@ func (r *RaftLogReader) LastIndex() (uint64, error) {
 	if err != nil || state == "" {
 		return last, err
 	}
-	applied, err := ledger.ReadAppliedIndex(state)
+	applied, err := snapshotAppliedIndex(state)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot %s: %w", state, err)
 	}
@@ -158,4 +158,16 @@ func newestSnapshot(dir string) (index uint64, state string, err error) {
 		}
 	}
 	return index, state, nil
+}
+
+// snapshotAppliedIndex reads the applied index a Raft snapshot's ledger
+// holds from its header.
+func snapshotAppliedIndex(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h, err := ledger.ReadSnapshotHeader(f)
+	return h.AppliedIndex, err
 }

@@ -1,6 +1,7 @@
 package consensus_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,7 +67,7 @@ func TestRaftLogReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	fed := ledgertest.NewFederation(1)
-	l, err := ledger.Open(filepath.Join(snap, "state.bin"), ledger.Options{NoSync: true})
+	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,15 @@ func TestRaftLogReader(t *testing.T) {
 	if _, err := l.ApplyBatch([]ledger.Entry{e}); err != nil {
 		t.Fatal(err)
 	}
+	// state.bin as a node writes it: the ledger snapshot with its header
+	var buf bytes.Buffer
+	if err := l.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
 	l.Close()
+	if err := os.WriteFile(filepath.Join(snap, "state.bin"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if idx, err := r.LastIndex(); err != nil || idx != 25 {
 		t.Fatalf("last index with a snapshot whose ledger applied 25: %d %v", idx, err)
 	}

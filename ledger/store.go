@@ -460,6 +460,16 @@ const (
 	snapshotHdrLen  = len(snapshotMagic) + 1 + 8 + 32 + 32 + 8 + 4
 )
 
+// ReadSnapshotHeader reads and checks a snapshot's header, leaving r at
+// the start of its file.
+func ReadSnapshotHeader(r io.Reader) (SnapshotHeader, error) {
+	hb := make([]byte, snapshotHdrLen)
+	if _, err := io.ReadFull(r, hb); err != nil {
+		return SnapshotHeader{}, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
+	}
+	return decodeSnapshotHeader(hb)
+}
+
 // SnapshotHeader is what a snapshot says it holds.
 type SnapshotHeader struct {
 	Size         uint64
@@ -575,11 +585,7 @@ type VerifyFunc func(h SnapshotHeader, l *Ledger) error
 // snapshot that fails a check is refused (ErrBadSnapshot) and the ledger
 // is left as it was.
 func (l *Ledger) Restore(r io.Reader, verify VerifyFunc) error {
-	hb := make([]byte, snapshotHdrLen)
-	if _, err := io.ReadFull(r, hb); err != nil {
-		return fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
-	}
-	hdr, err := decodeSnapshotHeader(hb)
+	hdr, err := ReadSnapshotHeader(r)
 	if err != nil {
 		return err
 	}
