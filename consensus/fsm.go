@@ -25,8 +25,12 @@ type fsm struct {
 	// holds one node's FSM back to open the gap between an entry's commit
 	// and its apply there.
 	stall atomic.Pointer[chan struct{}]
-	// verify checks a snapshot against the federation before it is installed.
-	verify ledger.VerifyFunc
+	// restore installs a snapshot stream after checking it against the
+	// federation (Node.restoreCarried).
+	restore func(io.Reader) error
+	// carry is the newest quorum-cosigned checkpoint at or below a size,
+	// written ahead of a snapshot of that size (nil: none).
+	carry func(size uint64) *Checkpoint
 }
 
 var (
@@ -82,7 +86,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ledgerSnapshot{s: s}, nil
+	return &ledgerSnapshot{s: s, cp: f.carry(s.Header().Size)}, nil
 }
 
 // Restore replaces the ledger with a snapshot from the leader, once the
@@ -91,7 +95,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // ledger as it was and fails the install; the leader tries again later.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	if err := f.l.Restore(rc, f.verify); err != nil {
+	if err := f.restore(rc); err != nil {
 		return err
 	}
 	idx, err := f.l.LastApplied()
@@ -100,12 +104,18 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 }
 
 type ledgerSnapshot struct {
-	s *ledger.LedgerSnapshot
+	s  *ledger.LedgerSnapshot
+	cp *Checkpoint // carried ahead of the ledger snapshot; nil: none
 }
 
-// Persist writes the snapshot to the sink.
+// Persist writes the snapshot to the sink: the checkpoint it carries,
+// then the ledger.
 func (s *ledgerSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := s.s.WriteTo(sink); err != nil {
+	err := writeCarried(sink, s.cp)
+	if err == nil {
+		_, err = s.s.WriteTo(sink)
+	}
+	if err != nil {
 		sink.Cancel()
 		return fmt.Errorf("consensus: snapshot: %w", err)
 	}

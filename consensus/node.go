@@ -241,7 +241,7 @@ func (n *Node) start() error {
 	}
 	cache := &cachedStore{LogCache: lc, commit: n.store}
 	n.logs = cache
-	n.fsm = &fsm{l: n.l, verify: n.verifySnapshot}
+	n.fsm = &fsm{l: n.l, restore: n.restoreCarried, carry: n.cps.newestCosigned}
 	if idx, err := n.l.LastApplied(); err == nil {
 		n.fsm.applied.Store(idx)
 	}
@@ -318,7 +318,7 @@ func (n *Node) restoreSnapshot(snaps raft.SnapshotStore, id string) error {
 		return err
 	}
 	defer rc.Close()
-	return n.l.Restore(rc, n.verifySnapshot)
+	return n.restoreCarried(rc)
 }
 
 // moveSnapshotAside keeps a refused snapshot for forensics, out of Raft's

@@ -161,13 +161,17 @@ func newestSnapshot(dir string) (index uint64, state string, err error) {
 }
 
 // snapshotAppliedIndex reads the applied index a Raft snapshot's ledger
-// holds from its header.
+// holds from its header (after the checkpoint it may carry).
 func snapshotAppliedIndex(path string) (uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	h, err := ledger.ReadSnapshotHeader(f)
+	_, rest, err := readCarried(f)
+	if err != nil {
+		return 0, err
+	}
+	h, err := ledger.ReadSnapshotHeader(rest)
 	return h.AppliedIndex, err
 }

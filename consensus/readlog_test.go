@@ -79,8 +79,10 @@ func TestRaftLogReader(t *testing.T) {
 	if _, err := l.ApplyBatch([]ledger.Entry{e}); err != nil {
 		t.Fatal(err)
 	}
-	// state.bin as a node writes it: the ledger snapshot with its header
+	// state.bin as a node writes it: the checkpoint it carries (here an
+	// empty one), then the ledger snapshot with its header
 	var buf bytes.Buffer
+	buf.WriteString("raaft-snapshot-checkpoint/1\n\x00\x00\x00\x02{}")
 	if err := l.Snapshot(&buf); err != nil {
 		t.Fatal(err)
 	}
