@@ -228,3 +228,44 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 	}
 	return idx, nil
 }
+
+// CatchUp tells how far this node is behind the federation: it asks the
+// leader for its commit index (the read index, after the leader confirms
+// its leadership with a quorum; the last entry up to it the FSM applies)
+// and waits up to wait for its own FSM to apply that far. It returns
+// both indexes; applied < leader means this node is still catching up.
+func (n *Node) CatchUp(ctx context.Context, wait time.Duration) (applied, leader uint64, err error) {
+	leader, err = n.readIndex(ctx)
+	if err != nil {
+		return n.fsm.applied.Load(), 0, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		applied = n.fsm.applied.Load()
+		if applied >= leader || time.Now().After(deadline) {
+			return applied, leader, nil
+		}
+		select {
+		case <-ctx.Done():
+			return applied, leader, nil
+		case <-n.ctx.Done():
+			return applied, leader, ErrClosed
+		case <-time.After(appliedPollInterval):
+		}
+	}
+}
+
+// InConfiguration reports whether this node is a member (voter or
+// nonvoter) of the Raft configuration it holds.
+func (n *Node) InConfiguration() (bool, error) {
+	conf, err := n.configuration()
+	if err != nil {
+		return false, err
+	}
+	for _, s := range conf.Servers {
+		if string(s.ID) == n.cfg.NodeID {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -88,7 +88,7 @@ type ServerConfig struct {
 	WriteTimeout time.Duration
 	// Ready reports whether the node can serve (GET /readyz): nil, or why
 	// not (503). nil means always ready.
-	Ready func() error
+	Ready func(ctx context.Context) (protocol.Readiness, error)
 	// Serving reports nil, or why this node must not serve its ledger's
 	// data at all (it differs from the federation's: 503 ledger_diverged
 	// for every data request). nil means always.

@@ -43,8 +43,6 @@ type Daemon struct {
 
 	accessLog   io.Closer
 	jwks        *RemoteJWKS // when auth.jwks is a URL
-	startCommit atomic.Uint64
-	ready       atomic.Bool
 	collectors  []prometheus.Collector
 	signer      *ledger.Signer
 	inactiveKey sync.Once // warned that the agency key is no longer active
@@ -237,17 +235,8 @@ func (d *Daemon) open() error {
 	return nil
 }
 
-// setConsensus makes n the node's consensus and starts readiness afresh:
-// the node reports ready once it has applied what was committed now (an
-// entry the FSM never sees, a noop or a barrier, would keep it waiting
-// for the next write, so the last FSM entry at or below it).
+// setConsensus makes n the node's consensus.
 func (d *Daemon) setConsensus(n *consensus.Node) error {
-	start, err := n.CommittedFSMIndex()
-	if err != nil {
-		return err
-	}
-	d.ready.Store(false)
-	d.startCommit.Store(start)
 	d.cons.Store(n)
 	return nil
 }
@@ -308,39 +297,63 @@ func timings(cfg config.Config) consensus.Timings {
 	}
 }
 
-// Ready reports whether the node can serve: it has a leader and has
-// applied everything committed when it started.
-func (d *Daemon) Ready() error {
+// Readiness. A node is ready when the leader, asked for its commit index
+// now, finds this node's FSM at it (within readyWaitMax): caught up with
+// the federation, not merely with what it knew when it started. Asked on
+// every /readyz, so a node that falls behind later says so.
+const (
+	readyAskTimeout = 2 * time.Second        // to reach the leader and have it confirm its leadership
+	readyWaitMax    = 500 * time.Millisecond // for the FSM to apply what the leader had committed
+)
+
+// Ready reports whether the node can serve, and how far it is behind the
+// leader.
+func (d *Daemon) Ready(ctx context.Context) (protocol.Readiness, error) {
 	if p := d.repair.why.Load(); p != nil {
-		return *p
+		return protocol.Readiness{}, *p
 	}
-	return d.catchUp()
+	return d.catchUp(ctx)
 }
 
-// catchUp reports nil once the node has a leader and has applied
-// everything committed when its consensus started, or why not.
-func (d *Daemon) catchUp() error {
+// catchUp reports the node's lag behind the leader's commit index, and
+// nil once it has none, it is a member of the federation and its agency
+// key is registered; or why not.
+func (d *Daemon) catchUp(ctx context.Context) (protocol.Readiness, error) {
 	cons := d.cons.Load()
 	if cons == nil {
-		return errors.New("starting")
+		return protocol.Readiness{}, errors.New("starting")
 	}
-	if d.ready.Load() {
-		if _, id := cons.Raft().LeaderWithID(); id == "" {
-			return errors.New("no leader")
-		}
-		return nil
+	if err := d.checkMember(cons); err != nil {
+		return protocol.Readiness{}, err
 	}
-	st := cons.Status()
-	switch {
-	case st.LeaderID == "":
-		return errors.New("no leader yet")
-	case st.AppliedIndex < d.startCommit.Load():
-		return fmt.Errorf("catching up: applied %d of %d", st.AppliedIndex, d.startCommit.Load())
+	ctx, cancel := context.WithTimeout(ctx, readyAskTimeout)
+	defer cancel()
+	applied, leader, err := cons.CatchUp(ctx, readyWaitMax)
+	r := protocol.Readiness{Status: "ready", AppliedIndex: applied, LeaderIndex: leader}
+	if err != nil {
+		return r, fmt.Errorf("no leader to compare with (applied %d): %v", applied, err)
 	}
-	if err := d.checkRegistered(); err != nil {
-		return err
+	if applied < leader {
+		r.LagEntries = leader - applied
+		return r, fmt.Errorf("catching up: applied %d of the leader's %d (%d behind)", applied, leader, r.LagEntries)
 	}
-	d.ready.Store(true)
+	return r, d.checkRegistered()
+}
+
+// checkMember says so when this node was removed from the federation:
+// its agency removed or its node dropped from the registry, or the node
+// no longer in the Raft configuration it holds.
+func (d *Daemon) checkMember(cons *consensus.Node) error {
+	ag, err := d.ledger.Agency(d.cfg.Node.Agency)
+	if err == nil && ag.Status != "active" {
+		return fmt.Errorf("removed: agency %s is %s in the federation's registry", ag.ID, ag.Status)
+	}
+	if err == nil && !slices.ContainsFunc(ag.Nodes, func(n ledger.Node) bool { return n.ID == d.cfg.Node.ID }) {
+		return fmt.Errorf("removed: node %s is not one of agency %s's nodes in the federation's registry", d.cfg.Node.ID, ag.ID)
+	}
+	if in, err := cons.InConfiguration(); err == nil && !in {
+		return fmt.Errorf("not a member: node %s is not in the federation's Raft configuration (removed, or not yet admitted)", d.cfg.Node.ID)
+	}
 	return nil
 }
 

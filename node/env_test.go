@@ -162,11 +162,11 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 	e.srv, err = node.NewServer(node.ServerConfig{
 		Ledger: l, Replicator: e.rep, Signer: fed.Agencies[0].Signer, NodeID: "a1-node", Auth: auth, AccessLog: alog,
 		BodyBytesMax: o.bodyBytesMax, WriteTimeout: 5 * time.Second, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Keys: o.keys,
-		Ready: func() error {
+		Ready: func(context.Context) (protocol.Readiness, error) {
 			if p := e.ready.Load(); p != nil {
-				return *p
+				return protocol.Readiness{}, *p
 			}
-			return nil
+			return protocol.Readiness{}, nil
 		},
 	})
 	if err != nil {

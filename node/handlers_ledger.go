@@ -120,11 +120,14 @@ func (s *Server) policy(*http.Request, Principal) (int, any, error) {
 	return http.StatusOK, p, err
 }
 
-func (s *Server) readyz(*http.Request, Principal) (int, any, error) {
-	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(); err != nil {
-			return 0, nil, fmt.Errorf("%w: %w", errNotReady, err)
-		}
+func (s *Server) readyz(r *http.Request, _ Principal) (int, any, error) {
+	if s.cfg.Ready == nil {
+		return http.StatusOK, protocol.Readiness{Status: "ready"}, nil
 	}
-	return http.StatusOK, protocol.Health{Status: "ready"}, nil
+	rd, err := s.cfg.Ready(r.Context())
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", errNotReady, err)
+	}
+	rd.Status = "ready"
+	return http.StatusOK, rd, nil
 }

@@ -149,7 +149,7 @@ func init() {
 		reflect.TypeFor[ledger.ReservePayload](), reflect.TypeFor[ledger.SearchResult](), reflect.TypeFor[ledger.Statement](),
 		reflect.TypeFor[ledger.StatementLine](),
 		reflect.TypeFor[protocol.Checkpoint](), reflect.TypeFor[protocol.CheckpointList](), reflect.TypeFor[protocol.CheckpointSignature](), reflect.TypeFor[protocol.ClusterStatus](),
-		reflect.TypeFor[protocol.Entry](), reflect.TypeFor[protocol.FeeRequest](), reflect.TypeFor[protocol.Health](),
+		reflect.TypeFor[protocol.Entry](), reflect.TypeFor[protocol.FeeRequest](), reflect.TypeFor[protocol.Health](), reflect.TypeFor[protocol.Readiness](),
 		reflect.TypeFor[protocol.PlaceRequest](), reflect.TypeFor[protocol.Problem](), reflect.TypeFor[protocol.ReleaseRequest](),
 		reflect.TypeFor[protocol.Server](), reflect.TypeFor[protocol.UpdateRequest](), reflect.TypeFor[protocol.WriteResult](),
 	} {

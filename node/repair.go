@@ -143,7 +143,7 @@ func (r *repairer) serving() error {
 		return *p
 	}
 	if r.rebuilt.Load() {
-		if err := r.d.catchUp(); err != nil {
+		if _, err := r.d.catchUp(context.Background()); err != nil {
 			return fmt.Errorf("%w: the ledger was rebuilt and is catching up with the federation: %v", errNotReady, err)
 		}
 		r.rebuilt.Store(false)

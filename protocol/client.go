@@ -395,6 +395,14 @@ func (c *Client) Readyz(ctx context.Context) error {
 	return c.get(ctx, "/readyz", nil, nil)
 }
 
+// Readiness is Readyz with the body of a ready answer: the node's and the
+// leader's indexes.
+func (c *Client) Readiness(ctx context.Context) (Readiness, error) {
+	var r Readiness
+	err := c.get(ctx, "/readyz", nil, &r)
+	return r, err
+}
+
 // Ready is Readyz, under the name the CLI first used.
 func (c *Client) Ready(ctx context.Context) error { return c.Readyz(ctx) }
 

@@ -65,6 +65,15 @@ type Health struct {
 	Status string `json:"status"` // "ok" or "ready"
 }
 
+// Readiness is GET /readyz's answer when the node is ready: it has
+// applied everything the leader had committed when asked.
+type Readiness struct {
+	Status       string `json:"status"`        // "ready"
+	AppliedIndex uint64 `json:"applied_index"` // this node's last applied Raft index
+	LeaderIndex  uint64 `json:"leader_index"`  // the leader's commit index (its last FSM entry at or below it)
+	LagEntries   uint64 `json:"lag_entries"`   // leader_index - applied_index when behind, else 0
+}
+
 // Server is one member of the Raft configuration.
 type Server struct {
 	ID       string `json:"id"`
