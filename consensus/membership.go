@@ -201,7 +201,15 @@ func (n *Node) askPeers(ctx context.Context, op string) error {
 	return errors.Join(errs...)
 }
 
+// removeUnregistered runs on the leader: it removes the servers whose
+// node left the registry. A leader that was itself unregistered cannot
+// remove itself and keep leading; it hands leadership to another voter,
+// which then removes it.
 func (n *Node) removeUnregistered(conf raft.Configuration) error {
+	if _, err := n.registeredAddr(n.cfg.NodeID); errors.Is(err, errRefused) {
+		n.log.Warn("this node was removed from the registry; handing leadership over so that the next leader removes it")
+		return n.await(n.ctx, n.raft.LeadershipTransfer())
+	}
 	for _, s := range conf.Servers {
 		if string(s.ID) == n.cfg.NodeID {
 			continue

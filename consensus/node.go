@@ -474,6 +474,7 @@ func (n *Node) Close() error {
 	if n.ctx.Err() != nil {
 		return nil
 	}
+	n.handOver()
 	n.cancel()
 	var errs []error
 	if n.raft != nil {
@@ -517,6 +518,30 @@ func (n *Node) closeParts() error {
 		errs = append(errs, n.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// handOver transfers leadership to the most caught-up voter before a
+// leader stops, so the federation has a leader again in one round trip
+// instead of waiting out the election timeout with writes stalled. It
+// waits at most two election timeouts; a leader without another voter
+// just stops.
+func (n *Node) handOver() {
+	if n.raft == nil || n.raft.State() != raft.Leader {
+		return
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.raft.LeadershipTransfer().Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			n.log.Info("stopping as leader without a handover", "err", err)
+			return
+		}
+		_, id := n.raft.LeaderWithID()
+		n.log.Info("leadership handed over before stopping", "to", id)
+	case <-time.After(2 * n.cfg.Timings.Election):
+		n.log.Warn("leadership handover did not finish before stopping", "waited", 2*n.cfg.Timings.Election)
+	}
 }
 
 // Raft exposes the underlying raft for tests and operator tooling.

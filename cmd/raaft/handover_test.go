@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raaft/raaft/ledger/ledgertest"
+	"github.com/raaft/raaft/node"
+	"github.com/raaft/raaft/protocol"
+)
+
+// TestRemovedLeaderHandsOver: when its agency's operator removes the
+// leading node from the registry, it hands leadership over and the next
+// leader removes it from the Raft configuration; the federation goes on
+// writing. Before, the leader skipped itself and led on indefinitely.
+func TestRemovedLeaderHandsOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fed := startFederation(t, ctx, nil)
+	ld := fed.leader(t, ctx)
+	g := (ld + 1) % 3
+	toks, err := devTokens(fed.nodes[ld])
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fed.nodes[ld].ag.id + "-node1"
+	op := protocol.NewClient("https://"+fed.nodes[ld].apiAddr, toks[node.RoleOperator], fed.hc)
+	if _, err := op.RemoveNode(ctx, id, ""); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st, err := fed.clients[g].Cluster(ctx)
+		if err == nil && st.LeaderID != "" && st.LeaderID != id && len(st.Servers) == 2 && !slices.ContainsFunc(st.Servers, func(s protocol.Server) bool { return s.ID == id }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the removed leader %s: cluster %+v, %v", id, st, err)
+		}
+	}
+	if _, err := fed.clients[g].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, ""); err != nil {
+		t.Fatalf("a write after the removal: %v", err)
+	}
+}
+
+// TestStoppedLeaderHandsOver: SIGTERM on the leader transfers leadership
+// before the process stops, so the followers never wait out a heartbeat
+// timeout to elect a new leader (raft logs "heartbeat timeout reached"
+// when they do), and the leader says to whom it handed over.
+func TestStoppedLeaderHandsOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fed := startFederation(t, ctx, nil)
+	ld := fed.leader(t, ctx)
+	if _, err := fed.clients[ld].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := range fed.nodes {
+		if i != ld {
+			os.Truncate(filepath.Join(fed.nodes[i].dir, "node.log"), 0)
+		}
+	}
+	devStop(fed.nodes[ld : ld+1])
+	b, _ := os.ReadFile(filepath.Join(fed.nodes[ld].dir, "node.log"))
+	if !strings.Contains(string(b), "leadership handed over before stopping") {
+		t.Fatalf("the leader stopped without a handover:\n%s", tail(b, 2000))
+	}
+	g := (ld + 1) % 3
+	if _, err := fed.clients[g].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, ""); err != nil {
+		t.Fatalf("a write after the leader stopped: %v", err)
+	}
+	for i := range fed.nodes {
+		if i == ld {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(fed.nodes[i].dir, "node.log"))
+		if strings.Contains(string(b), "heartbeat timeout reached") {
+			t.Fatalf("%s waited out a heartbeat timeout:\n%s", fed.nodes[i].ag.id, tail(b, 2000))
+		}
+	}
+}
