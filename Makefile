@@ -14,8 +14,10 @@ export QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING ?= true
 
 all: build
 
+# -buildvcs=auto: stamp the git revision into the binary (raaft version,
+# raaft_build_info) even where GOFLAGS turns it off; skipped without git
 build:
-	$(GO) build -o $(BIN)/raaft ./cmd/raaft
+	$(GO) build -buildvcs=auto -o $(BIN)/raaft ./cmd/raaft
 
 ## run: a local federation of three agencies with demo data (raaft dev up)
 run: build
@@ -90,5 +92,5 @@ clean:
 
 ## image: the node container image (static binary on scratch)
 image:
-	CGO_ENABLED=0 $(GO) build -trimpath -o deploy/raaft ./cmd/raaft
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -o deploy/raaft ./cmd/raaft
 	docker build -t raaft:dev deploy

@@ -183,7 +183,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		Help: "API request latency by operation and HTTP status.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"op", "status"})
 	s.props = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raaft_proposals_total",
 		Help: "Writes proposed to the federation by outcome: accepted, duplicate, rejected, no_leader, unknown, error."}, []string{"outcome"})
-	s.reg.MustRegister(s.reqs, s.latency, s.props, collectors.NewGoCollector())
+	s.reg.MustRegister(s.reqs, s.latency, s.props, collectors.NewGoCollector(), buildInfoGauge())
 	for _, c := range cfg.Collectors {
 		if err := s.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("node: ServerConfig.Collectors: %w", err)

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -129,6 +131,7 @@ func TestMetrics(t *testing.T) {
 		`raaft_api_requests_total{op="searchListings",status="400"} 1`,
 		`raaft_api_request_seconds_bucket{op="publishListing",status="201"`,
 		`raaft_proposals_total{outcome="accepted"} 1`,
+		fmt.Sprintf(`raaft_build_info{go_version=%q,revision="unknown",version="(devel)"} 1`, runtime.Version()),
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s", want)

@@ -59,6 +59,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newLedgerCmd(), newInitCmd(), newGenesisCmd(), newNodeCmd(), newDevCmd(), newTokenCmd(), newListingsCmd(), newReserveCmd(), newReservationsCmd(), newClusterCmd(), newAgenciesCmd(), newPolicyCmd(), newFeesCmd(), newGovernanceCmd())
+	root.AddCommand(newLedgerCmd(), newInitCmd(), newGenesisCmd(), newNodeCmd(), newDevCmd(), newTokenCmd(), newListingsCmd(), newReserveCmd(), newReservationsCmd(), newClusterCmd(), newAgenciesCmd(), newPolicyCmd(), newFeesCmd(), newGovernanceCmd(), newVersionCmd())
 	return root
 }
