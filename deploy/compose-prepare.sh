@@ -17,6 +17,7 @@ for spec in "north-raa north RAA false SC900001" "capital-raa capital RAA true S
   sed -i -e 's#^  data_dir: data#  data_dir: /var/lib/raaft#' -e 's#^  bind_addr: .*#  bind_addr: 0.0.0.0:7400\n  advertise_addr: '"$svc"':7400#' \
          -e 's#^  dev_issuer: false#  dev_issuer: true#' "$out/$id/node.yaml"
   chmod -R a+rX "$out/$id"
+  chmod 600 "$out/$id"/*.key # keys: the container's user (root) only
   recs+=("$out/$id/agency.json")
 done
 "$raaft" genesis new --federation raaft-compose --out "$out/genesis.json" "${recs[@]}" >/dev/null

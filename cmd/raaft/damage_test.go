@@ -540,4 +540,32 @@ func TestLedgerRebuiltFromPeerSnapshot(t *testing.T) {
 	if li, err := clients[f].Listing(ctx, listing, false); err != nil || li.Status != ledger.StatusAvailable {
 		t.Fatalf("the listing on the rebuilt node: %+v, %v", li, err)
 	}
+	for _, nd := range nodes {
+		onlyOwnerCanRead(t, filepath.Join(nd.dir, "data"))
+	}
+}
+
+// onlyOwnerCanRead fails if any file or directory under dir (a node's
+// data: ledger, Raft log, snapshots, checkpoints) is open to its group or
+// to others.
+func onlyOwnerCanRead(t *testing.T, dir string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is %v: open to others", path, info.Mode().Perm())
+		}
+		n++
+		return nil
+	})
+	if err != nil || n < 5 {
+		t.Fatalf("walked %d files under %s: %v", n, dir, err)
+	}
 }

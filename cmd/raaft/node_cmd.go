@@ -32,6 +32,10 @@ Every config key may also come from RAAFT_<SECTION>_<KEY> or a --section.key fla
 				return &exitError{exitUsage, err}
 			}
 			log := newLogger(cfg)
+			// every file the node creates (ledger, Raft log and snapshots,
+			// checkpoints, access log) is for its own user only; raft's
+			// snapshot store would otherwise leave them world-readable
+			syscall.Umask(0o077)
 			if stop, err := startCPUProfile(cpuProfile); err != nil {
 				return &exitError{exitUsage, err}
 			} else {
