@@ -372,7 +372,7 @@ func TestCommittedFSMIndexSkipsNoops(t *testing.T) {
 	ld := c.leader()
 	c.publish(ld, "before-transfer")
 	c.converge()
-	if err := ld.n.TransferLeadership(); err != nil {
+	if _, _, err := ld.n.TransferLeadership(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

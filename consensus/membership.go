@@ -232,10 +232,47 @@ func (n *Node) Remove(id string) error {
 	return n.await(n.ctx, n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.Timings.ApplyTimeout))
 }
 
-// TransferLeadership hands leadership to another voter (leader only).
-func (n *Node) TransferLeadership() error {
-	if n.raft.State() != raft.Leader {
-		return ErrNotLeader
+// TransferLeadership hands leadership from the current leader to the
+// most caught-up other voter (raft's choice), asking the leader over
+// raaft-rpc/1 when this node does not lead. It returns the old and the
+// new leader's ids.
+func (n *Node) TransferLeadership(ctx context.Context) (from, to string, err error) {
+	if n.raft.State() == raft.Leader {
+		to, err = n.transferHere(ctx)
+		return n.cfg.NodeID, to, err
 	}
-	return n.await(n.ctx, n.raft.LeadershipTransfer())
+	addr, id := n.raft.LeaderWithID()
+	if addr == "" {
+		return "", "", ErrNoLeader
+	}
+	conn, err := n.layer.DialRPC(ctx, string(addr))
+	if err != nil {
+		return string(id), "", err
+	}
+	resp, err := call(conn, deadlineOf(ctx), &rpcRequest{Op: opTransfer})
+	if err != nil {
+		return string(id), "", err
+	}
+	return string(id), resp.LeaderID, nil
+}
+
+// transferHere runs on the leader: it transfers leadership and waits
+// (within ctx) until another node leads, returning its id.
+func (n *Node) transferHere(ctx context.Context) (string, error) {
+	if n.raft.State() != raft.Leader {
+		return "", ErrNotLeader
+	}
+	if err := n.await(ctx, n.raft.LeadershipTransfer()); err != nil {
+		return "", err
+	}
+	for {
+		if _, id := n.raft.LeaderWithID(); id != "" && string(id) != n.cfg.NodeID {
+			return string(id), nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("leadership left this node but no new leader was known in time: %w", ctx.Err())
+		case <-time.After(appliedPollInterval):
+		}
+	}
 }

@@ -27,6 +27,7 @@ const (
 	opPromote    = "promote"    // caught-up nonvoter → leader: make me a voter if there is room
 	opCheckpoint = "checkpoint" // any → any: a signed checkpoint
 	opSnapshot   = "snapshot"   // any → any: send your newest Raft snapshot (then its bytes follow)
+	opTransfer   = "transfer"   // any → leader: hand leadership to the most caught-up voter
 )
 
 // RPC error codes: the three outcomes a caller must keep apart
@@ -49,6 +50,7 @@ type rpcResponse struct {
 	Result    *ledger.Result `json:"result,omitempty"`
 	ReadIndex uint64         `json:"read_index,omitempty"`
 	Snapshot  *snapshotOffer `json:"snapshot,omitempty"`
+	LeaderID  string         `json:"leader_id,omitempty"` // opTransfer: the new leader
 	ErrCode   string         `json:"err_code,omitempty"`
 	Err       string         `json:"err,omitempty"`
 }

@@ -14,7 +14,7 @@ import (
 // went as base64 in a JSON string, the result's hashes as hex. So a
 // propose request and every response without a read index travel in a
 // small binary form; the rest (joins, checkpoints, read indexes, snapshot
-// offers) stay
+// offers, leadership transfers) stay
 // JSON. The first byte tells them apart: '{' starts JSON, and the binary
 // forms start with their tag.
 const (
@@ -40,7 +40,7 @@ func encodeRPC(v any) ([]byte, error) {
 			return append([]byte{tagProposeRequest}, m.Signed...), nil
 		}
 	case *rpcResponse:
-		if m.ReadIndex == 0 && m.Snapshot == nil {
+		if m.ReadIndex == 0 && m.Snapshot == nil && m.LeaderID == "" {
 			return encodeResponse(m), nil
 		}
 	}

@@ -316,7 +316,7 @@ func TestLeadershipTransferUnderLoad(t *testing.T) {
 		})
 	}
 	time.Sleep(100 * time.Millisecond)
-	if err := ld.n.TransferLeadership(); err != nil {
+	if _, _, err := ld.n.TransferLeadership(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// The transfer has happened once another node leads. Look right away:

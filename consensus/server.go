@@ -77,6 +77,12 @@ func (n *Node) dispatch(req *rpcRequest, peerID string) *rpcResponse {
 			return errResponse(err)
 		}
 		return &rpcResponse{ReadIndex: idx}
+	case opTransfer:
+		to, err := n.transferHere(ctx)
+		if err != nil {
+			return errResponse(err)
+		}
+		return &rpcResponse{LeaderID: to}
 	case opJoin, opPromote:
 		if req.NodeID != peerID {
 			return &rpcResponse{ErrCode: errCodeRefused, Err: "a node may only ask for itself"}

@@ -559,6 +559,17 @@ func (r replicator) Status() protocol.ClusterStatus {
 	return out
 }
 
+// TransferLeadership hands leadership to another voter, through the
+// leader wherever this node is.
+func (r replicator) TransferLeadership(ctx context.Context) (protocol.LeadershipTransfer, error) {
+	n := r.n()
+	if n == nil {
+		return protocol.LeadershipTransfer{}, consensus.ErrClosed
+	}
+	from, to, err := n.TransferLeadership(ctx)
+	return protocol.LeadershipTransfer{From: from, To: to}, err
+}
+
 // Checkpoints lists the quorum-cosigned checkpoints the node keeps.
 func (r replicator) Checkpoints() []protocol.Checkpoint {
 	n := r.n()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -23,6 +24,7 @@ func (s *Server) registerRoutes() {
 	s.handle(Route{Method: "GET", Pattern: "/v1/proofs/consistency", OperationID: "consistencyProof", Roles: anyRole, Params: []string{"size1", "size2"}}, s.consistency)
 	s.handle(Route{Method: "GET", Pattern: "/v1/cluster", OperationID: "clusterStatus", Roles: anyRole}, s.cluster)
 	s.handle(Route{Method: "GET", Pattern: "/v1/checkpoints", OperationID: "listCheckpoints", Roles: anyRole}, s.checkpoints)
+	s.handle(Route{Method: "POST", Pattern: "/v1/cluster/transfer-leadership", OperationID: "transferLeadership", Roles: []string{RoleOperator}}, s.transferLeadership)
 	s.handle(Route{Method: "GET", Pattern: "/v1/agencies", OperationID: "listAgencies", Roles: anyRole}, s.agencies)
 	s.handle(Route{Method: "GET", Pattern: "/v1/policy", OperationID: "getPolicy", Roles: anyRole}, s.policy)
 	s.registerFeeRoutes()
@@ -90,6 +92,29 @@ func (s *Server) consistency(r *http.Request, _ Principal) (int, any, error) {
 
 func (s *Server) cluster(*http.Request, Principal) (int, any, error) {
 	return http.StatusOK, s.cfg.Replicator.Status(), nil
+}
+
+// leadershipTransferrer is the optional ability of a Replicator to hand
+// leadership to another voter (before maintenance on the leader's host).
+type leadershipTransferrer interface {
+	TransferLeadership(ctx context.Context) (protocol.LeadershipTransfer, error)
+}
+
+func (s *Server) transferLeadership(r *http.Request, _ Principal) (int, any, error) {
+	if err := emptyBody(r); err != nil {
+		return 0, nil, err
+	}
+	lt, ok := s.cfg.Replicator.(leadershipTransferrer)
+	if !ok {
+		return 0, nil, fmt.Errorf("%w: this node cannot transfer leadership", errNotReady)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	out, err := lt.TransferLeadership(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
 }
 
 // checkpointLister is the optional ability of a Replicator to list the

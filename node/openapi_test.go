@@ -125,6 +125,11 @@ var opBodies = func() map[string]opBody {
 		"registerNode":      json(reflect.TypeFor[ledger.Node]()),
 		"removeNode":        none,
 		"rotateAgencyKey":   none,
+		"transferLeadership": func() opBody {
+			b := none
+			b.write = false // not a ledger write: no Idempotency-Key
+			return b
+		}(),
 	}
 }()
 
@@ -149,7 +154,7 @@ func init() {
 		reflect.TypeFor[ledger.ReservePayload](), reflect.TypeFor[ledger.SearchResult](), reflect.TypeFor[ledger.Statement](),
 		reflect.TypeFor[ledger.StatementLine](),
 		reflect.TypeFor[protocol.Checkpoint](), reflect.TypeFor[protocol.CheckpointList](), reflect.TypeFor[protocol.CheckpointSignature](), reflect.TypeFor[protocol.ClusterStatus](),
-		reflect.TypeFor[protocol.Entry](), reflect.TypeFor[protocol.FeeRequest](), reflect.TypeFor[protocol.Health](), reflect.TypeFor[protocol.Readiness](),
+		reflect.TypeFor[protocol.Entry](), reflect.TypeFor[protocol.FeeRequest](), reflect.TypeFor[protocol.Health](), reflect.TypeFor[protocol.Readiness](), reflect.TypeFor[protocol.LeadershipTransfer](),
 		reflect.TypeFor[protocol.PlaceRequest](), reflect.TypeFor[protocol.Problem](), reflect.TypeFor[protocol.ReleaseRequest](),
 		reflect.TypeFor[protocol.Server](), reflect.TypeFor[protocol.UpdateRequest](), reflect.TypeFor[protocol.WriteResult](),
 	} {

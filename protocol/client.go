@@ -363,6 +363,14 @@ func (c *Client) Cluster(ctx context.Context) (ClusterStatus, error) {
 	return r, err
 }
 
+// TransferLeadership asks the federation's leader, through this node, to
+// hand leadership to the most caught-up other voter (operator).
+func (c *Client) TransferLeadership(ctx context.Context) (LeadershipTransfer, error) {
+	var r LeadershipTransfer
+	_, err := c.do(ctx, http.MethodPost, "/v1/cluster/transfer-leadership", nil, struct{}{}, "", &r)
+	return r, err
+}
+
 // Checkpoints returns the quorum-cosigned checkpoints the node keeps.
 func (c *Client) Checkpoints(ctx context.Context) (CheckpointList, error) {
 	var r CheckpointList

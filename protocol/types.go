@@ -65,6 +65,12 @@ type Health struct {
 	Status string `json:"status"` // "ok" or "ready"
 }
 
+// LeadershipTransfer is the answer to POST /v1/cluster/transfer-leadership.
+type LeadershipTransfer struct {
+	From string `json:"from"` // the node that led
+	To   string `json:"to"`   // the node that leads now
+}
+
 // Readiness is GET /readyz's answer when the node is ready: it has
 // applied everything the leader had committed when asked.
 type Readiness struct {

@@ -369,5 +369,25 @@ func newClusterCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
+	c.AddCommand(newTransferLeadershipCmd())
 	return operation(c, "clusterStatus")
+}
+
+func newTransferLeadershipCmd() *cobra.Command {
+	f := &apiFlags{}
+	c := &cobra.Command{
+		Use: "transfer-leadership", Short: "Hand the federation's leadership to the most caught-up other voter (before maintenance on the leader's host); operator", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.call(func(ctx context.Context, cl *protocol.Client) error {
+				lt, err := cl.TransferLeadership(ctx)
+				if err != nil {
+					return apiErr(err)
+				}
+				emit(cmd.OutOrStdout(), f, lt, []string{"FROM", "TO"}, [][]string{{lt.From, lt.To}})
+				return nil
+			})
+		},
+	}
+	f.register(c)
+	return operation(c, "transferLeadership")
 }

@@ -89,3 +89,34 @@ func TestStoppedLeaderHandsOver(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferLeadershipCLI: `raaft cluster transfer-leadership`, run
+// against a follower as the docs show, moves leadership off the leader
+// and names both; the federation agrees on the new leader and writes go on.
+func TestTransferLeadershipCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fed := startFederation(t, ctx, nil)
+	ld := fed.leader(t, ctx)
+	f := (ld + 1) % 3
+	n := &cliNode{dir: fed.dir, nd: fed.nodes[f]}
+	lt := decode[protocol.LeadershipTransfer](t, n.ok(t, "operator", "cluster", "transfer-leadership", "--output", "json"))
+	old := fed.nodes[ld].ag.id + "-node1"
+	if lt.From != old || lt.To == "" || lt.To == old {
+		t.Fatalf("transfer: %+v; the leader was %s", lt, old)
+	}
+	if now := fed.nodes[fed.leader(t, ctx)].ag.id + "-node1"; now != lt.To {
+		t.Fatalf("the federation's leader is %s; the transfer said %s", now, lt.To)
+	}
+	if _, err := fed.clients[ld].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, ""); err != nil {
+		t.Fatalf("a write after the transfer: %v", err)
+	}
+	// a matching officer may not move leadership
+	_, errOut, code := n.run("matching", "cluster", "transfer-leadership")
+	if code == exitOK || !strings.Contains(errOut, "403") {
+		t.Fatalf("transfer as a matching officer: exit %d: %s", code, errOut)
+	}
+}
