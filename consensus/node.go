@@ -40,6 +40,7 @@ const (
 	retryBackoffMin      = 20 * time.Millisecond
 	retryBackoffMax      = 500 * time.Millisecond
 	appliedPollInterval  = 2 * time.Millisecond
+	leaderWatchInterval  = 100 * time.Millisecond // backs up raft's leader observations for forwarded writes
 	membershipInterval   = 500 * time.Millisecond
 	rpcHandlersMax       = 256 // concurrent inbound RPC streams
 	snapshotsRetained    = 2
@@ -135,6 +136,8 @@ type Node struct {
 	snaps raft.SnapshotStore
 
 	snapSend chan struct{} // snapshotSendersMax tokens
+	fwd      forwards      // writes forwarded to the leader, abandoned when it changes
+	leaderCh chan raft.Observation
 
 	barrierMu   sync.Mutex
 	barrierTerm uint64
@@ -173,6 +176,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.goLoop(n.serveRPC)
 	n.goLoop(n.membershipLoop)
+	n.goLoop(func() { n.watchLeader(n.leaderCh) })
 	if cfg.ExpireInterval > 0 {
 		n.goLoop(n.expireLoop)
 	}
@@ -249,6 +253,11 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("consensus: start raft: %w", err)
 	}
+	n.leaderCh = make(chan raft.Observation, 16)
+	n.raft.RegisterObserver(raft.NewObserver(n.leaderCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
 	if cfg.Bootstrap {
 		return n.bootstrap()
 	}

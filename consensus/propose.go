@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -62,7 +64,17 @@ func (n *Node) proposeOnce(ctx context.Context, signed []byte) (res ledger.Resul
 	if err != nil {
 		return res, false, fmt.Errorf("dial leader %s: %w", id, err)
 	}
+	// A leader that dies mid-call leaves the stream silent until the
+	// caller's deadline (QUIC cannot tell a dead peer from a slow one
+	// sooner). Raft can: once this node's Raft names another leader, or
+	// none, the call is abandoned and the same bytes retried at the next
+	// leader (same idempotency id: applied at most once), so a write
+	// waits for an election, not for the forward timeout.
+	stop := n.abandonOnLeaderChange(conn, id)
 	resp, err := call(conn, deadlineOf(ctx), &rpcRequest{Op: opPropose, Signed: signed})
+	if stop() {
+		return res, true, fmt.Errorf("leader %s replaced while forwarding: %w", id, errLeaderChanged)
+	}
 	if err != nil {
 		return res, !isNotLeader(err), err
 	}
@@ -70,6 +82,75 @@ func (n *Node) proposeOnce(ctx context.Context, signed []byte) (res ledger.Resul
 		return res, true, errors.New("leader returned no result")
 	}
 	return *resp.Result, true, nil
+}
+
+var errLeaderChanged = errors.New("the leader changed")
+
+// forwards are the writes this node has forwarded to a leader and waits
+// on. Raft tells the node when the leader changes (watchLeader); every
+// forward to another leader is then abandoned at once. One registry and
+// one goroutine serve them all, so a forward costs a map insert, not a
+// goroutine and a timer.
+type forwards struct {
+	mu sync.Mutex
+	m  map[*forward]struct{}
+}
+
+type forward struct {
+	conn      interface{ Close() error }
+	leader    raft.ServerID
+	abandoned atomic.Bool
+}
+
+// abandonOnLeaderChange registers a forward to leader over conn. The
+// returned stop unregisters it and reports whether it was abandoned (its
+// conn closed because another node, or none, leads now).
+func (n *Node) abandonOnLeaderChange(conn interface{ Close() error }, leader raft.ServerID) (stop func() bool) {
+	fw := &forward{conn: conn, leader: leader}
+	n.fwd.mu.Lock()
+	if n.fwd.m == nil {
+		n.fwd.m = map[*forward]struct{}{}
+	}
+	n.fwd.m[fw] = struct{}{}
+	n.fwd.mu.Unlock()
+	if _, id := n.raft.LeaderWithID(); id != leader { // changed before it was registered
+		n.abandonForwards(id)
+	}
+	return func() bool {
+		n.fwd.mu.Lock()
+		delete(n.fwd.m, fw)
+		n.fwd.mu.Unlock()
+		return fw.abandoned.Load()
+	}
+}
+
+// abandonForwards closes every forward to a node other than leader.
+func (n *Node) abandonForwards(leader raft.ServerID) {
+	n.fwd.mu.Lock()
+	defer n.fwd.mu.Unlock()
+	for fw := range n.fwd.m { //det:ok closing streams, order does not matter
+		if fw.leader != leader && fw.abandoned.CompareAndSwap(false, true) {
+			fw.conn.Close()
+		}
+	}
+}
+
+// watchLeader abandons forwards whenever Raft observes a new leader (or
+// none); a slow poll backs the observer up, since a full observer
+// channel drops observations.
+func (n *Node) watchLeader(obs chan raft.Observation) {
+	t := time.NewTicker(leaderWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-obs:
+		case <-t.C:
+		}
+		_, id := n.raft.LeaderWithID()
+		n.abandonForwards(id)
+	}
 }
 
 // applyLocal appends the command on this leader, wrapped in an envelope

