@@ -16,23 +16,7 @@ import (
 // signature of ours, however often it comes.
 func TestCheckpointOldSizesNotResigned(t *testing.T) {
 	fed := ledgertest.NewFederation(2)
-	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.InitGenesis(fed.Genesis); err != nil {
-		t.Fatal(err)
-	}
-	var es []ledger.Entry
-	for i := range 40 {
-		e := ledgertest.Envelope(ledgertest.GenesisTimeMs+1, fed.Agencies[0].Sign(ledger.TypePublish, fmt.Sprintf("cp-%06d", i), ledger.ListingPayload{Token: ledgertest.Token(fmt.Sprint("cp", i)), Attrs: ledgertest.Attrs()}))
-		e.Index = uint64(i + 1)
-		es = append(es, e)
-	}
-	if _, err := l.ApplyBatch(es); err != nil {
-		t.Fatal(err)
-	}
+	l := publishedLedger(t, fed, 40)
 	n := &Node{cfg: Config{NodeID: "a1-node", Signer: fed.Agencies[0].Signer}, l: l, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	c := newCheckpoints(n)
 	peer := &checkpoints{n: &Node{cfg: Config{NodeID: "a2-node", Signer: fed.Agencies[1].Signer}, l: l}}
@@ -83,23 +67,7 @@ func TestCheckpointOldSizesNotResigned(t *testing.T) {
 func checkpointLedger(t *testing.T) (*ledgertest.Federation, *ledger.Ledger, *Node) {
 	t.Helper()
 	fed := ledgertest.NewFederation(3)
-	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	if err := l.InitGenesis(fed.Genesis); err != nil {
-		t.Fatal(err)
-	}
-	var es []ledger.Entry
-	for i := range 9 {
-		e := ledgertest.Envelope(ledgertest.GenesisTimeMs+1, fed.Agencies[0].Sign(ledger.TypePublish, fmt.Sprintf("dv-%06d", i), ledger.ListingPayload{Token: ledgertest.Token(fmt.Sprint("dv", i)), Attrs: ledgertest.Attrs()}))
-		e.Index = uint64(i + 1)
-		es = append(es, e)
-	}
-	if _, err := l.ApplyBatch(es); err != nil {
-		t.Fatal(err)
-	}
+	l := publishedLedger(t, fed, 9)
 	n := &Node{cfg: Config{NodeID: "a1-node", DataDir: t.TempDir(), Signer: fed.Agencies[0].Signer}, l: l, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return fed, l, n
 }
@@ -178,4 +146,31 @@ func TestCheckpointsPersisted(t *testing.T) {
 	if err := n.verifySnapshot(ledger.SnapshotHeader{Size: 10}, l); err == nil {
 		t.Fatal("a snapshot that differs from a co-signed checkpoint was accepted")
 	}
+}
+
+// publishedLedger is a ledger of fed's genesis and n publishes, signed in
+// turn by fed's agencies, at Raft indexes 1..n; closed with the test.
+func publishedLedger(t *testing.T, fed *ledgertest.Federation, n int) *ledger.Ledger {
+	t.Helper()
+	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := l.InitGenesis(fed.Genesis); err != nil {
+		t.Fatal(err)
+	}
+	var es []ledger.Entry
+	for i := range n {
+		ag := fed.Agencies[i%len(fed.Agencies)]
+		e := ledgertest.Envelope(ledgertest.GenesisTimeMs+1, ag.Sign(ledger.TypePublish, fmt.Sprintf("pub-%06d", i), ledger.ListingPayload{Token: ledgertest.Token(fmt.Sprint("pub", i)), Attrs: ledgertest.Attrs()}))
+		e.Index = uint64(i + 1)
+		es = append(es, e)
+	}
+	if n > 0 {
+		if _, err := l.ApplyBatch(es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
 }

@@ -3,10 +3,8 @@ package consensus
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"github.com/raaft/raaft/ledger"
@@ -20,23 +18,7 @@ import (
 // not trusted either way.
 func TestSnapshotCheckedAgainstCarriedCheckpoint(t *testing.T) {
 	fed := ledgertest.NewFederation(3)
-	src, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	if err := src.InitGenesis(fed.Genesis); err != nil {
-		t.Fatal(err)
-	}
-	var es []ledger.Entry
-	for i := range 30 {
-		e := ledgertest.Envelope(ledgertest.GenesisTimeMs+1, fed.Agencies[i%3].Sign(ledger.TypePublish, fmt.Sprintf("carry-%06d", i), ledger.ListingPayload{Token: ledgertest.Token(fmt.Sprint("carry", i)), Attrs: ledgertest.Attrs()}))
-		e.Index = uint64(i + 1)
-		es = append(es, e)
-	}
-	if _, err := src.ApplyBatch(es); err != nil {
-		t.Fatal(err)
-	}
+	src := publishedLedger(t, fed, 30)
 	var snap bytes.Buffer
 	if err := src.Snapshot(&snap); err != nil {
 		t.Fatal(err)
@@ -71,14 +53,7 @@ func TestSnapshotCheckedAgainstCarriedCheckpoint(t *testing.T) {
 		{"one agency's signature twice", checkpoint(other, 2, 2), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dst, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dst.Close()
-			if err := dst.InitGenesis(fed.Genesis); err != nil {
-				t.Fatal(err)
-			}
+			dst := publishedLedger(t, fed, 0)
 			n := &Node{cfg: Config{DataDir: t.TempDir()}, l: dst, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			n.cps = newCheckpoints(n)
 			var in bytes.Buffer
@@ -86,7 +61,7 @@ func TestSnapshotCheckedAgainstCarriedCheckpoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			in.Write(snap.Bytes())
-			err = n.restoreCarried(&in)
+			err := n.restoreCarried(&in)
 			if c.refused != errors.Is(err, ledger.ErrBadSnapshot) || (!c.refused && err != nil) {
 				t.Fatalf("restore: %v; want refused %v", err, c.refused)
 			}

@@ -22,9 +22,16 @@ func integrityLedger(t *testing.T) string {
 	}
 	x.reserve(1, ledgertest.Token("inta"), "c1")
 	x.reserve(2, ledgertest.Token("intb"), "c2")
+	return copyLedger(t, x.l)
+}
+
+// copyLedger writes a copy of l (through a snapshot) to a new file and
+// returns its path, closed.
+func copyLedger(t *testing.T, l *ledger.Ledger) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	var buf bytes.Buffer
-	if err := x.l.Snapshot(&buf); err != nil {
+	if err := l.Snapshot(&buf); err != nil {
 		t.Fatal(err)
 	}
 	other, err := ledger.Open(path, ledger.Options{NoSync: true})
@@ -190,25 +197,13 @@ func TestRebuildInPlace(t *testing.T) {
 func TestRecordWhereANewHoldGoesIsDamage(t *testing.T) {
 	x := newTL(t, 3)
 	tok := x.publish(0, "planted")
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	var buf bytes.Buffer
-	if err := x.l.Snapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.Open(path, ledger.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Restore(&buf, nil); err != nil {
-		t.Fatal(err)
-	}
-	h, _ := l.Head()
-	l.Close()
+	h, _ := x.l.Head()
+	path := copyLedger(t, x.l)
 	next := h.Size // the reserve below is entry h.Size, and its hold's id
 	if err := ledger.PlantState(path, "reservations", seqKey(next), []byte("planted")); err != nil {
 		t.Fatal(err)
 	}
-	l, err = ledger.Open(path, ledger.Options{NoSync: true})
+	l, err := ledger.Open(path, ledger.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -411,14 +411,8 @@ func TestLedgerRebuiltInPlace(t *testing.T) {
 // leader writes a new snapshot from its own, healthy ledger, the follower
 // installs it and all three agree.
 func TestDamagedSnapshotFromLeaderRefused(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	fed := startFederation(t, ctx, func(nd *devNode) {
-		editConfig(t, nd, "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms\n  trailing_logs: 2")
-	})
+	ctx := processTest(t, 3*time.Minute)
+	fed := startFederation(t, ctx, compactingSnapshots(t))
 	bin, nodes, clients := fed.bin, fed.nodes, fed.clients
 	ld := fed.leader(t, ctx)
 	f, g := (ld+1)%3, (ld+2)%3
@@ -435,22 +429,11 @@ func TestDamagedSnapshotFromLeaderRefused(t *testing.T) {
 	write(g, 4)
 	devStop(nodes[f : f+1])
 	lagging, _ := clients[ld].Head(ctx, true)
-	// the leader snapshots and compacts its log past the follower; writes
-	// go on until it holds two snapshots (raft looks every 100-200 ms)
+	// the leader snapshots and compacts its log past the follower
 	snaps := filepath.Join(nodes[ld].dir, "data", "raft", "snapshots")
-	var ids []os.DirEntry
-	for i := 0; ; i++ {
-		write(g, 1)
-		if ids, _ = os.ReadDir(snaps); len(ids) == 2 && i >= 20 {
-			break
-		}
-		if i == 200 {
-			t.Fatalf("the leader has %d snapshots", len(ids))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	writeUntilSnapshots(t, ctx, clients[g], snaps, "snapref-compact", 21)
 	time.Sleep(300 * time.Millisecond) // no snapshot is being written: nothing was since
-	ids, _ = os.ReadDir(snaps)
+	ids, _ := os.ReadDir(snaps)
 	for _, id := range ids {
 		damageSnapshot(t, filepath.Join(snaps, id.Name()), []byte("north-raa"))
 	}
@@ -480,14 +463,8 @@ func TestDamagedSnapshotFromLeaderRefused(t *testing.T) {
 // snapshot from a peer, check it like its own, and serve again with the
 // others' head; its own snapshots are set aside.
 func TestLedgerRebuiltFromPeerSnapshot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	fed := startFederation(t, ctx, func(nd *devNode) {
-		editConfig(t, nd, "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms\n  trailing_logs: 2")
-	})
+	ctx := processTest(t, 3*time.Minute)
+	fed := startFederation(t, ctx, compactingSnapshots(t))
 	bin, nodes, clients := fed.bin, fed.nodes, fed.clients
 	ld := fed.leader(t, ctx)
 	f, g := (ld+1)%3, (ld+2)%3
@@ -495,21 +472,10 @@ func TestLedgerRebuiltFromPeerSnapshot(t *testing.T) {
 	if _, err := clients[g].Publish(ctx, protocol.ListingRequest{Token: listing, Attrs: ledgertest.Attrs()}, ""); err != nil {
 		t.Fatal(err)
 	}
-	// writes go on until the follower holds two snapshots, both after
-	// the listing, and has compacted its log
+	// the follower holds two snapshots, both after the listing, and has
+	// compacted its log
 	snaps := filepath.Join(nodes[f].dir, "data", "raft", "snapshots")
-	for i := 0; ; i++ {
-		if _, err := clients[g].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, fmt.Sprintf("peersnap-%04d", i)); err != nil {
-			t.Fatal(err)
-		}
-		if ids, _ := os.ReadDir(snaps); len(ids) == 2 && i >= 12 {
-			break
-		}
-		if i == 200 {
-			t.Fatal("the follower never kept two snapshots")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	writeUntilSnapshots(t, ctx, clients[g], snaps, "peersnap", 13)
 	before := fed.sameHeads(t, ctx, 0)
 	devStop(nodes[f : f+1])
 	ids, _ := os.ReadDir(snaps)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raaft/raaft/ledger"
+	"github.com/raaft/raaft/ledger/ledgertest"
 	"github.com/raaft/raaft/node"
 	"github.com/raaft/raaft/protocol"
 )
@@ -106,5 +108,46 @@ func (f *federation) sameHeads(tb testing.TB, ctx context.Context, minSize uint6
 		if time.Now().After(deadline) {
 			tb.Fatalf("heads never agreed at size %d or more: %+v", minSize, heads)
 		}
+	}
+}
+
+// processTest skips the test under -short (it starts real processes) and
+// returns a context that ends after limit, or with the test.
+func processTest(t *testing.T, limit time.Duration) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// compactingSnapshots edits a node to snapshot every few entries and keep
+// two entries of Raft log behind each snapshot, so a node that stops for
+// a few writes needs a snapshot to catch up.
+func compactingSnapshots(t *testing.T) func(nd *devNode) {
+	return func(nd *devNode) {
+		editConfig(t, nd, "  voters_max: 3", "  voters_max: 3\n  snapshot_threshold: 4\n  snapshot_interval: 100ms\n  trailing_logs: 2")
+	}
+}
+
+// writeUntilSnapshots publishes through cl, a write every 50 ms (raft
+// looks for a snapshot to take every 100-200 ms), until snapDir holds two
+// snapshots and at least least writes were made; at most 200 writes.
+func writeUntilSnapshots(t *testing.T, ctx context.Context, cl *protocol.Client, snapDir, prefix string, least int) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if _, err := cl.Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, fmt.Sprintf("%s-%04d", prefix, i)); err != nil {
+			t.Fatal(err)
+		}
+		ids, _ := os.ReadDir(snapDir)
+		if len(ids) == 2 && i+1 >= least {
+			return
+		}
+		if i == 200 {
+			t.Fatalf("%s holds %d snapshots after 200 writes", snapDir, len(ids))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,11 +21,7 @@ import (
 // leader removes it from the Raft configuration; the federation goes on
 // writing. Before, the leader skipped itself and led on indefinitely.
 func TestRemovedLeaderHandsOver(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := processTest(t, 2*time.Minute)
 	fed := startFederation(t, ctx, nil)
 	ld := fed.leader(t, ctx)
 	g := (ld + 1) % 3
@@ -58,11 +53,7 @@ func TestRemovedLeaderHandsOver(t *testing.T) {
 // timeout to elect a new leader (raft logs "heartbeat timeout reached"
 // when they do), and the leader says to whom it handed over.
 func TestStoppedLeaderHandsOver(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := processTest(t, 2*time.Minute)
 	fed := startFederation(t, ctx, nil)
 	ld := fed.leader(t, ctx)
 	if _, err := fed.clients[ld].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, ""); err != nil {
@@ -97,11 +88,7 @@ func TestStoppedLeaderHandsOver(t *testing.T) {
 // against a follower as the docs show, moves leadership off the leader
 // and names both; the federation agrees on the new leader and writes go on.
 func TestTransferLeadershipCLI(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := processTest(t, 2*time.Minute)
 	fed := startFederation(t, ctx, nil)
 	ld := fed.leader(t, ctx)
 	f := (ld + 1) % 3
@@ -132,11 +119,7 @@ func TestTransferLeadershipCLI(t *testing.T) {
 // (or none). The longest wait is logged: 0.45-0.97 s in four runs,
 // against 10.2 s without the retry.
 func TestWritesInFlightSurviveLeaderKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := processTest(t, 2*time.Minute)
 	fed := startFederation(t, ctx, nil)
 	ld := fed.leader(t, ctx)
 	f := (ld + 1) % 3

@@ -21,11 +21,7 @@ import (
 // readiness compared with the commit index the node knew at start (its
 // own, old one), and said ready thousands of entries behind.
 func TestReadyMeansCaughtUpWithTheLeader(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := processTest(t, 3*time.Minute)
 	fed := startFederation(t, ctx, nil)
 	ld := fed.leader(t, ctx)
 	f, g := (ld+1)%3, (ld+2)%3
@@ -85,11 +81,7 @@ func TestReadyMeansCaughtUpWithTheLeader(t *testing.T) {
 // "no leader", not ready), and the others leave it out of the Raft
 // configuration and stay ready.
 func TestRemovedNodeSaysSo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := processTest(t, 2*time.Minute)
 	fed := startFederation(t, ctx, nil)
 	ld := fed.leader(t, ctx)
 	f, g := (ld+1)%3, (ld+2)%3
