@@ -167,6 +167,11 @@ type Raft struct {
 	// (key raft.snapshot_interval, default 120s, range
 	// [RaftTimeoutMin, RaftSnapshotIntervalMax]).
 	SnapshotInterval time.Duration `mapstructure:"snapshot_interval"`
+	// SnapshotMaxAge is the longest the node goes without a snapshot while
+	// entries arrive, however few (key raft.snapshot_max_age, default 1h,
+	// range [1s, RaftSnapshotIntervalMax]): a copy of the newest snapshot
+	// is at most this old.
+	SnapshotMaxAge time.Duration `mapstructure:"snapshot_max_age"`
 	// VotersMax is how many voters the federation keeps; every further
 	// agency's node is a nonvoter (key raft.voters_max, 3 or 5, default 5).
 	// An even count adds no fault tolerance; more than 5 slows every commit.
@@ -333,6 +338,7 @@ func Default() Config {
 			TrailingLogs:       10240,
 			SnapshotThreshold:  8192,
 			SnapshotInterval:   120 * time.Second,
+			SnapshotMaxAge:     time.Hour,
 			VotersMax:          5,
 			ApplyTimeout:       10 * time.Second,
 		},

@@ -85,6 +85,7 @@ func (r Raft) validate(p *problems, nodeID string) {
 	p.integer("raft.trailing_logs", int64(r.TrailingLogs), 0, RaftTrailingLogsMax)
 	p.integer("raft.snapshot_threshold", int64(r.SnapshotThreshold), 1, RaftSnapshotThresholdMax)
 	p.duration("raft.snapshot_interval", r.SnapshotInterval, RaftTimeoutMin, RaftSnapshotIntervalMax)
+	p.duration("raft.snapshot_max_age", r.SnapshotMaxAge, time.Second, RaftSnapshotIntervalMax)
 	if r.VotersMax != 3 && r.VotersMax != 5 {
 		p.add("raft.voters_max", r.VotersMax, "is not allowed", "3 or 5")
 	}

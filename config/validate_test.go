@@ -124,6 +124,7 @@ func TestValidate(t *testing.T) {
 		{"raft.trailing_logs too many", func(c *Config) { c.Raft.TrailingLogs = RaftTrailingLogsMax + 1 }, []string{"raft.trailing_logs: 1048577 is above 1048576"}},
 		{"raft.snapshot_threshold zero", func(c *Config) { c.Raft.SnapshotThreshold = 0 }, []string{"raft.snapshot_threshold: 0 is below 1"}},
 		{"raft.snapshot_interval", func(c *Config) { c.Raft.SnapshotInterval = time.Millisecond }, []string{"raft.snapshot_interval: 1ms is below 10ms"}},
+		{"raft.snapshot_max_age", func(c *Config) { c.Raft.SnapshotMaxAge = 100 * time.Millisecond }, []string{"raft.snapshot_max_age: 100ms is below 1s"}},
 		{"raft.voters_max 4", func(c *Config) { c.Raft.VotersMax = 4 }, []string{"raft.voters_max: 4 is not allowed; expected 3 or 5"}},
 		{"raft.voters_max 3", func(c *Config) { c.Raft.VotersMax = 3 }, nil},
 		{"raft.apply_timeout zero", func(c *Config) { c.Raft.ApplyTimeout = 0 }, []string{"raft.apply_timeout: 0s is below 10ms"}},

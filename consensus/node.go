@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -59,6 +60,7 @@ type Timings struct {
 	TrailingLogs      uint64
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
+	SnapshotMaxAge    time.Duration // a snapshot at least this often while entries arrive (0: only by threshold)
 	ApplyTimeout      time.Duration
 }
 
@@ -182,6 +184,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.CheckpointInterval > 0 {
 		n.goLoop(n.cps.loop)
+	}
+	if cfg.Timings.SnapshotMaxAge > 0 {
+		n.goLoop(n.snapshotAgeLoop)
 	}
 	return n, nil
 }
@@ -571,3 +576,28 @@ func (c *cachedStore) StageCommitIndex(i uint64) error { return c.commit.StageCo
 
 // GetCommitIndex forwards to the store.
 func (c *cachedStore) GetCommitIndex() (uint64, error) { return c.commit.GetCommitIndex() }
+
+// snapshotAgeLoop takes a snapshot every SnapshotMaxAge if entries were
+// applied since the last one: raft snapshots by entry count only, so a
+// quiet federation could go weeks without one, and a backup copied from
+// the newest snapshot would be that old.
+func (n *Node) snapshotAgeLoop() {
+	t := time.NewTicker(n.cfg.Timings.SnapshotMaxAge)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		last, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+		if n.fsm.applied.Load() <= last {
+			continue
+		}
+		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			n.log.Warn("snapshot by age", "err", err)
+			continue
+		}
+		n.log.Info("snapshot taken by age", "max_age", n.cfg.Timings.SnapshotMaxAge, "applied", n.fsm.applied.Load())
+	}
+}

@@ -293,7 +293,7 @@ func timings(cfg config.Config) consensus.Timings {
 	return consensus.Timings{
 		Heartbeat: r.HeartbeatTimeout, Election: r.ElectionTimeout, LeaderLease: r.LeaderLeaseTimeout, Commit: r.CommitTimeout,
 		MaxAppendEntries: r.MaxAppendEntries, TrailingLogs: uint64(r.TrailingLogs), SnapshotThreshold: uint64(r.SnapshotThreshold),
-		SnapshotInterval: r.SnapshotInterval, ApplyTimeout: r.ApplyTimeout,
+		SnapshotInterval: r.SnapshotInterval, SnapshotMaxAge: r.SnapshotMaxAge, ApplyTimeout: r.ApplyTimeout,
 	}
 }
 

@@ -535,3 +535,31 @@ func onlyOwnerCanRead(t *testing.T, dir string) {
 		t.Fatalf("walked %d files under %s: %v", n, dir, err)
 	}
 }
+
+// TestSnapshotByAge: with raft.snapshot_max_age 1s and the default
+// threshold of 8,192 entries, a handful of writes still leave a snapshot
+// on every node within seconds, so a backup copied from the newest
+// snapshot is never older than the setting.
+func TestSnapshotByAge(t *testing.T) {
+	ctx := processTest(t, 2*time.Minute)
+	fed := startFederation(t, ctx, func(nd *devNode) {
+		editConfig(t, nd, "  voters_max: 3", "  voters_max: 3\n  snapshot_max_age: 1s")
+	})
+	for i := range 3 {
+		if _, err := fed.clients[0].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, fmt.Sprintf("age-%04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, nd := range fed.nodes {
+		snaps := filepath.Join(nd.dir, "data", "raft", "snapshots")
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if ids, _ := os.ReadDir(snaps); len(ids) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s took no snapshot in 15 s with snapshot_max_age 1s", nd.ag.id)
+			}
+		}
+	}
+	waitLog(t, ctx, fed.nodes[0], "snapshot taken by age")
+}
