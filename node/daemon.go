@@ -57,6 +57,7 @@ func Start(cfg config.Config, logger *slog.Logger, collectors ...prometheus.Coll
 	d := &Daemon{cfg: cfg, log: logger, served: make(chan error, 1)}
 	d.repair.init(d)
 	d.collectors = append(slices.Clone(collectors), d.repair.collectors()...)
+	d.collectors = append(d.collectors, newRaftGauges(d.cons.Load))
 	if err := d.open(); err != nil {
 		d.closeAll()
 		return nil, err

@@ -122,3 +122,38 @@ func TestRemovedNodeSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeGauges: /metrics says where each node stands now: the leader's
+// raaft_node_raft_state{state="leader"} is 1 and a follower's
+// {state="follower"}, and each node's ledger entries and applied index
+// are its head's.
+func TestNodeGauges(t *testing.T) {
+	ctx := processTest(t, 2*time.Minute)
+	fed := startFederation(t, ctx, nil)
+	ld := fed.leader(t, ctx)
+	if _, err := fed.clients[ld].Publish(ctx, protocol.ListingRequest{Token: protocol.NewToken(), Attrs: ledgertest.Attrs()}, ""); err != nil {
+		t.Fatal(err)
+	}
+	h := fed.sameHeads(t, ctx, 0)
+	for i, nd := range fed.nodes {
+		m, err := protocol.NewClient("https://"+nd.apiAddr, "", fed.hc).Metrics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state := "follower"
+		if i == ld {
+			state = "leader"
+		}
+		for _, want := range []string{
+			fmt.Sprintf("raaft_node_raft_state{state=%q} 1", state),
+			fmt.Sprintf("raaft_node_ledger_entries %d\n", h.Size),
+			"raaft_node_raft_term ",
+			"raaft_node_raft_applied_index ",
+			"raaft_node_raft_last_snapshot_index ",
+		} {
+			if !strings.Contains(string(m), want) {
+				t.Fatalf("%s's metrics lack %q", nd.ag.id, want)
+			}
+		}
+	}
+}
