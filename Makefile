@@ -59,7 +59,7 @@ chromium:
 
 ## compose: the compose test drives Debian's docker-compose against the machine's Docker engine
 compose:
-	@command -v docker-compose >/dev/null 2>&1 || { \
+	@docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || { \
 		echo "installing Debian's docker-compose for the compose test"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose >/dev/null; }

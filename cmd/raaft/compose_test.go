@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,9 +33,10 @@ type composeNode struct {
 // the leader's container with SIGKILL and keeps writing, restarts it, cuts
 // the new leader off the network and keeps writing, heals, restarts every
 // container gracefully, and checks each time that all three report the
-// same ledger head. It needs a Docker engine and docker-compose (make test
-// installs docker-compose when missing): in CI (CI set) it fails without
-// them; on a developer's machine it is skipped.
+// same ledger head. It needs a Docker engine and Compose: Docker's compose
+// plugin, or docker-compose (make test installs it when neither is here).
+// In CI (CI set) it fails without them; on a developer's machine it is
+// skipped.
 func TestComposeFederation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds an image and starts containers")
@@ -46,8 +48,9 @@ func TestComposeFederation(t *testing.T) {
 	if err := exec.Command("docker", "info").Run(); err != nil {
 		missing("no Docker engine here: %v", err)
 	}
-	if _, err := exec.LookPath("docker-compose"); err != nil {
-		missing("no docker-compose here: %v", err)
+	composeCmd := composeCommand()
+	if composeCmd == nil {
+		missing("neither the docker compose plugin nor docker-compose is here")
 	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -83,15 +86,15 @@ func TestComposeFederation(t *testing.T) {
 	}
 	compose := func(args ...string) string {
 		t.Helper()
-		return mustRun(t, ctx, env, "docker-compose", append([]string{"-f", filepath.Join(fed, "compose.yaml"), "-p", project}, args...)...)
+		return mustRun(t, ctx, env, composeCmd[0], append(append(slices.Clone(composeCmd[1:]), "-f", filepath.Join(fed, "compose.yaml"), "-p", project), args...)...)
 	}
 	compose("up", "-d")
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _ := exec.Command("docker-compose", "-f", filepath.Join(fed, "compose.yaml"), "-p", project, "logs", "--tail", "40").CombinedOutput()
+			out, _ := exec.Command(composeCmd[0], append(slices.Clone(composeCmd[1:]), "-f", filepath.Join(fed, "compose.yaml"), "-p", project, "logs", "--tail", "40")...).CombinedOutput()
 			t.Logf("container logs:\n%s", out)
 		}
-		c := exec.Command("docker-compose", "-f", filepath.Join(fed, "compose.yaml"), "-p", project, "down", "-v", "--remove-orphans", "-t", "5")
+		c := exec.Command(composeCmd[0], append(slices.Clone(composeCmd[1:]), "-f", filepath.Join(fed, "compose.yaml"), "-p", project, "down", "-v", "--remove-orphans", "-t", "5")...)
 		c.Env = append(os.Environ(), env...)
 		if out, err := c.CombinedOutput(); err != nil {
 			t.Errorf("compose down: %v\n%s", err, out)
@@ -258,4 +261,17 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// composeCommand is how to run Compose here: Docker's compose plugin
+// (`docker compose`) when it answers, else the standalone docker-compose,
+// else nil.
+func composeCommand() []string {
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		return []string{"docker", "compose"}
+	}
+	if _, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{"docker-compose"}
+	}
+	return nil
 }
