@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/raaft/raaft/ledger"
@@ -20,21 +19,14 @@ const expireBatchMax = 64 // holds expired per housekeeping round
 // waiting for someone to touch it. Expiry is decided inside the FSM by
 // ledger time, never by this clock: a premature proposal is just rejected.
 func (n *Node) expireLoop() {
-	t := time.NewTicker(n.cfg.ExpireInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
+	n.every(n.cfg.ExpireInterval, func() {
 		if n.raft.State() != raft.Leader {
-			continue
+			return
 		}
 		if err := n.expireDue(); err != nil && n.ctx.Err() == nil {
 			n.log.Warn("expire due holds", "err", err)
 		}
-	}
+	})
 }
 
 func (n *Node) expireDue() error {

@@ -124,18 +124,11 @@ func (n *Node) configuration() (raft.Configuration, error) {
 // yet in the configuration asks to join; a caught-up nonvoter asks to be
 // promoted; the leader removes servers whose node was unregistered.
 func (n *Node) membershipLoop() {
-	t := time.NewTicker(membershipInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
+	n.every(membershipInterval, func() {
 		if err := n.membershipStep(); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("membership", "err", err)
 		}
-	}
+	})
 }
 
 func (n *Node) membershipStep() error {

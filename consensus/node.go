@@ -582,7 +582,22 @@ func (c *cachedStore) GetCommitIndex() (uint64, error) { return c.commit.GetComm
 // quiet federation could go weeks without one, and a backup copied from
 // the newest snapshot would be that old.
 func (n *Node) snapshotAgeLoop() {
-	t := time.NewTicker(n.cfg.Timings.SnapshotMaxAge)
+	n.every(n.cfg.Timings.SnapshotMaxAge, func() {
+		last, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+		if n.fsm.applied.Load() <= last {
+			return
+		}
+		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			n.log.Warn("snapshot by age", "err", err)
+			return
+		}
+		n.log.Info("snapshot taken by age", "max_age", n.cfg.Timings.SnapshotMaxAge, "applied", n.fsm.applied.Load())
+	})
+}
+
+// every calls f every interval until the node closes.
+func (n *Node) every(interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -590,14 +605,6 @@ func (n *Node) snapshotAgeLoop() {
 			return
 		case <-t.C:
 		}
-		last, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
-		if n.fsm.applied.Load() <= last {
-			continue
-		}
-		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-			n.log.Warn("snapshot by age", "err", err)
-			continue
-		}
-		n.log.Info("snapshot taken by age", "max_age", n.cfg.Timings.SnapshotMaxAge, "applied", n.fsm.applied.Load())
+		f()
 	}
 }
