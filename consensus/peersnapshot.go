@@ -49,7 +49,13 @@ type snapshotOffer struct {
 }
 
 // sendSnapshot answers opSnapshot: the offer, then the snapshot's bytes.
-func (n *Node) sendSnapshot(conn net.Conn, peerID string) {
+// A peer asks for a snapshot that reaches at least minIndex (where its
+// own Raft log starts); if this node's newest does not and it has applied
+// that far, it takes a new one first: in a quiet federation the
+// threshold may not bring one for a long time (found by
+// TestLedgerRebuiltFromPeerSnapshot under CI load: the peers' newest
+// snapshots ended at 14, the rebuilding node's log started at 16).
+func (n *Node) sendSnapshot(conn net.Conn, peerID string, minIndex uint64) {
 	select {
 	case n.snapSend <- struct{}{}:
 		defer func() { <-n.snapSend }()
@@ -58,6 +64,14 @@ func (n *Node) sendSnapshot(conn net.Conn, peerID string) {
 		return
 	}
 	list, err := n.snaps.List()
+	if err == nil && (len(list) == 0 || list[0].Index < minIndex) && n.fsm.applied.Load() >= minIndex {
+		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			n.log.Warn("snapshot for a peer", "peer", peerID, "err", err)
+		} else {
+			n.log.Info("snapshot taken for a peer", "peer", peerID, "min_index", minIndex)
+		}
+		list, err = n.snaps.List()
+	}
 	if err != nil || len(list) == 0 {
 		_ = writeFrame(conn, &rpcResponse{ErrCode: errCodeUnknown, Err: fmt.Sprintf("no snapshot to send (%v)", err)})
 		return
@@ -181,7 +195,7 @@ func (n *Node) fetchSnapshot(ctx context.Context, snaps raft.SnapshotStore, peer
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
 	c := idleConn{conn}
-	if err := writeFrame(c, &rpcRequest{Op: opSnapshot, NodeID: n.cfg.NodeID}); err != nil {
+	if err := writeFrame(c, &rpcRequest{Op: opSnapshot, NodeID: n.cfg.NodeID, Applied: minIndex}); err != nil {
 		return fmt.Errorf("consensus: rpc write: %w", err)
 	}
 	var resp rpcResponse

@@ -26,7 +26,7 @@ const (
 	opJoin       = "join"       // new node → leader: add me as a nonvoter
 	opPromote    = "promote"    // caught-up nonvoter → leader: make me a voter if there is room
 	opCheckpoint = "checkpoint" // any → any: a signed checkpoint
-	opSnapshot   = "snapshot"   // any → any: send your newest Raft snapshot (then its bytes follow)
+	opSnapshot   = "snapshot"   // any → any: send your newest Raft snapshot reaching Applied (then its bytes follow)
 	opTransfer   = "transfer"   // any → leader: hand leadership to the most caught-up voter
 )
 

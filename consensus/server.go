@@ -46,7 +46,7 @@ func (n *Node) handleRPC(conn net.Conn, peerID string) {
 		return
 	}
 	if req.Op == opSnapshot {
-		n.sendSnapshot(conn, peerID) // streams past one frame
+		n.sendSnapshot(conn, peerID, req.Applied) // streams past one frame
 		return
 	}
 	resp := n.dispatch(&req, peerID)

@@ -484,6 +484,15 @@ func TestLedgerRebuiltFromPeerSnapshot(t *testing.T) {
 	}
 	editFile(t, filepath.Join(nodes[f].dir, "data", "ledger.db"), func(b []byte) []byte { return b[:len(b)/2] })
 	os.Truncate(filepath.Join(nodes[f].dir, "node.log"), 0)
+	// and the peers hold no snapshot that reaches where the node's log
+	// starts (as in a quiet federation, where the threshold brings none):
+	// they must take one for it
+	for _, i := range []int{ld, g} {
+		ids, _ := os.ReadDir(filepath.Join(nodes[i].dir, "data", "raft", "snapshots"))
+		for _, id := range ids {
+			os.RemoveAll(filepath.Join(nodes[i].dir, "data", "raft", "snapshots", id.Name()))
+		}
+	}
 	if err := nodes[f].start(bin); err != nil {
 		t.Fatal(err)
 	}
@@ -495,6 +504,11 @@ func TestLedgerRebuiltFromPeerSnapshot(t *testing.T) {
 		if !strings.Contains(string(logb), want) {
 			t.Fatalf("the node's log has no %q:\n%s", want, tail(logb, 3000))
 		}
+	}
+	lb, _ := os.ReadFile(filepath.Join(nodes[ld].dir, "node.log"))
+	gb, _ := os.ReadFile(filepath.Join(nodes[g].dir, "node.log"))
+	if !strings.Contains(string(lb)+string(gb), "snapshot taken for a peer") {
+		t.Fatal("no peer took a snapshot for the rebuilding node")
 	}
 	if refused, _ := os.ReadDir(filepath.Join(nodes[f].dir, "data", "raft", "snapshots-refused")); len(refused) != 2 {
 		t.Fatalf("%d of the node's 2 damaged snapshots were set aside", len(refused))
