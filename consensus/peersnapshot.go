@@ -65,10 +65,11 @@ func (n *Node) sendSnapshot(conn net.Conn, peerID string, minIndex uint64) {
 	}
 	list, err := n.snaps.List()
 	if err == nil && (len(list) == 0 || list[0].Index < minIndex) && n.fsm.applied.Load() >= minIndex {
-		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-			n.log.Warn("snapshot for a peer", "peer", peerID, "err", err)
-		} else {
+		switch err := n.raft.Snapshot().Error(); {
+		case err == nil:
 			n.log.Info("snapshot taken for a peer", "peer", peerID, "min_index", minIndex)
+		case !errors.Is(err, raft.ErrNothingNewToSnapshot):
+			n.log.Warn("snapshot for a peer", "peer", peerID, "err", err)
 		}
 		list, err = n.snaps.List()
 	}

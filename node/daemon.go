@@ -226,19 +226,11 @@ func (d *Daemon) open() error {
 	if err != nil {
 		return err
 	}
-	if err := d.setConsensus(n); err != nil {
-		return err
-	}
+	d.cons.Store(n)
 	if err := d.serve(); err != nil {
 		return err
 	}
 	d.repair.start()
-	return nil
-}
-
-// setConsensus makes n the node's consensus.
-func (d *Daemon) setConsensus(n *consensus.Node) error {
-	d.cons.Store(n)
 	return nil
 }
 

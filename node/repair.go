@@ -194,7 +194,7 @@ func (r *repairer) rebuild(reason, marker string) {
 		n, err = d.openConsensus(r.genesis)
 	}
 	if err == nil {
-		err = d.setConsensus(n)
+		d.cons.Store(n)
 	}
 	if err != nil {
 		r.repairs.WithLabelValues(reason, "failed").Inc()

@@ -35,15 +35,15 @@ type composeNode struct {
 // container gracefully, and checks each time that all three report the
 // same ledger head. It needs a Docker engine and Compose: Docker's compose
 // plugin, or docker-compose (make test installs it when neither is here).
-// In CI (CI set) it fails without them; on a developer's machine it is
-// skipped.
+// In CI (CI set) it fails without them, or under -short; on a developer's
+// machine it is skipped then.
 func TestComposeFederation(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds an image and starts containers")
-	}
 	missing := t.Skipf
 	if os.Getenv("CI") != "" {
 		missing = t.Fatalf
+	}
+	if testing.Short() {
+		missing("-short: this test builds an image and starts containers")
 	}
 	if err := exec.Command("docker", "info").Run(); err != nil {
 		missing("no Docker engine here: %v", err)
